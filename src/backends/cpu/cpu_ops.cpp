@@ -1,0 +1,95 @@
+// backends/cpu/cpu_ops.cpp — CPU Ops: embedding, RMSNorm, matmul over any weight format (activations
+// converted once to the format's dot type), RoPE, SwiGLU, residual add. KV write and attention are in
+// cpu_attention.cpp.
+#include "backends/cpu/cpu_ops.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "quant/quant.h"
+
+namespace kvant {
+
+CpuOps::CpuOps(unsigned n_threads) : pool_(n_threads == 0 ? ThreadPool::default_threads() : n_threads) {}
+
+void CpuOps::embed(const WeightView& table, const int32_t* tokens, int n, float* out) {
+  const QuantTraits* traits = quant_traits(table.type);
+  for (int t = 0; t < n; ++t) {
+    traits->dequantize_row(table.row(tokens[t]), out + size_t(t) * table.n_in, table.n_in);
+  }
+}
+
+void CpuOps::rmsnorm(const float* x, const WeightView& weight, int n_rows, int dim, float eps, float* out) {
+  const float* w = static_cast<const float*>(weight.data);
+  for (int r = 0; r < n_rows; ++r) {
+    const float* xr = x + size_t(r) * dim;
+    float* o = out + size_t(r) * dim;
+    double sum = 0.0;  // ggml accumulates the sum of squares in double (ggml_float)
+    for (int i = 0; i < dim; ++i) sum += double(xr[i]) * double(xr[i]);
+    const float scale = 1.0f / std::sqrt(float(sum / dim) + eps);
+    for (int i = 0; i < dim; ++i) o[i] = (xr[i] * scale) * w[i];
+  }
+}
+
+void CpuOps::matmul(const WeightView& w, const float* x, int n_rows, float* y) {
+  const QuantTraits* traits = quant_traits(w.type);
+  const GgmlType act_type = traits->vec_dot_type;
+  const QuantTraits* act_traits = quant_traits(act_type);
+  const size_t act_row_bytes = size_t(w.n_in / act_traits->block_elems) * act_traits->block_bytes;
+  if (activations_.size() < act_row_bytes * size_t(n_rows)) activations_.resize(act_row_bytes * size_t(n_rows));
+  uint8_t* act = activations_.data();
+  pool_.parallel_for(n_rows, [&](int64_t begin, int64_t end, unsigned) {
+    for (int64_t r = begin; r < end; ++r) {
+      quantize_activations(act_type, x + size_t(r) * w.n_in, act + size_t(r) * act_row_bytes, w.n_in);
+    }
+  });
+  const int64_t n_out = w.n_out, n_in = w.n_in;
+  auto dot = traits->vec_dot;
+  pool_.parallel_for(n_out, [&](int64_t begin, int64_t end, unsigned) {
+    for (int64_t j = begin; j < end; ++j) {
+      const uint8_t* wrow = w.row(j);
+      for (int r = 0; r < n_rows; ++r) {
+        y[size_t(r) * n_out + j] = dot(n_in, wrow, act + size_t(r) * act_row_bytes);
+      }
+    }
+  });
+}
+
+void CpuOps::rope(float* x, int n_rows, int n_heads, const int32_t* positions, const RopeConfig& cfg) {
+  const int half = cfg.rope_dim / 2;
+  const float theta_scale = std::pow(cfg.freq_base, -2.0f / float(cfg.rope_dim));
+  std::vector<float> cos_t(half), sin_t(half);
+  for (int r = 0; r < n_rows; ++r) {
+    // theta_i = pos * scale * base^(-2i/rope_dim) / factor_i, built by repeated multiplication as ggml does.
+    float theta = float(positions[r]) * cfg.freq_scale;
+    for (int i = 0; i < half; ++i) {
+      const float t = cfg.freq_factors ? theta / cfg.freq_factors[i] : theta;
+      cos_t[i] = std::cos(t);
+      sin_t[i] = std::sin(t);
+      theta *= theta_scale;
+    }
+    for (int h = 0; h < n_heads; ++h) {
+      float* v = x + (size_t(r) * n_heads + h) * cfg.head_dim;
+      for (int i = 0; i < half; ++i) {
+        const int i0 = cfg.ordering == RopeOrdering::Normal ? 2 * i : i;
+        const int i1 = cfg.ordering == RopeOrdering::Normal ? 2 * i + 1 : i + half;
+        const float x0 = v[i0], x1 = v[i1];
+        v[i0] = x0 * cos_t[i] - x1 * sin_t[i];
+        v[i1] = x0 * sin_t[i] + x1 * cos_t[i];
+      }
+    }
+  }
+}
+
+void CpuOps::swiglu(const float* gate, const float* up, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void CpuOps::add(float* x, const float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+}  // namespace kvant

@@ -1,0 +1,34 @@
+// backends/cpu/cpu_ops.h — the CPU implementation of Ops over one persistent thread pool.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "backends/ops.h"
+#include "core/thread_pool.h"
+
+namespace kvant {
+
+class CpuOps final : public Ops {
+ public:
+  explicit CpuOps(unsigned n_threads);
+
+  void embed(const WeightView& table, const int32_t* tokens, int n, float* out) override;
+  void rmsnorm(const float* x, const WeightView& weight, int n_rows, int dim, float eps, float* out) override;
+  void matmul(const WeightView& w, const float* x, int n_rows, float* y) override;
+  void rope(float* x, int n_rows, int n_heads, const int32_t* positions, const RopeConfig& cfg) override;
+  void kv_write(KvCache& cache, int layer, const float* k, const float* v, int n_rows,
+                const int32_t* positions) override;
+  void attention(const KvCache& cache, int layer, const float* q, int n_rows, int n_heads,
+                 const int32_t* positions, float* out) override;
+  void swiglu(const float* gate, const float* up, int64_t n, float* out) override;
+  void add(float* x, const float* y, int64_t n) override;
+
+  ThreadPool& pool() { return pool_; }
+
+ private:
+  ThreadPool pool_;
+  std::vector<uint8_t> activations_;  // activations converted to the weight's dot type
+};
+
+}  // namespace kvant

@@ -1,0 +1,64 @@
+// backends/ops.h — the coarse operations a model family's forward pass calls. A backend (CPU today,
+// CUDA later) implements them; the forward pass never knows which one runs.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "quant/ggml_type.h"
+
+namespace kvant {
+
+class KvCache;
+
+// A non-owning view of a 1-D or 2-D weight tensor in its stored format: n_out rows of n_in elements.
+struct WeightView {
+  const void* data = nullptr;
+  GgmlType type = GgmlType::F32;
+  int64_t n_in = 0;   // ne[0], contiguous
+  int64_t n_out = 1;  // ne[1]
+  size_t row_bytes = 0;
+  const uint8_t* row(int64_t i) const { return static_cast<const uint8_t*>(data) + size_t(i) * row_bytes; }
+};
+
+enum class RopeOrdering { Normal, NeoX };  // adjacent pairs (2i, 2i+1) vs halves (i, i + d/2)
+
+struct RopeConfig {
+  int head_dim = 0;
+  int rope_dim = 0;             // leading dims rotated (<= head_dim)
+  float freq_base = 10000.0f;
+  float freq_scale = 1.0f;      // linear scaling: positions multiplied by this
+  RopeOrdering ordering = RopeOrdering::Normal;
+  const float* freq_factors = nullptr;  // rope_dim/2 divisors (Llama 3 rope_freqs), optional
+};
+
+class Ops {
+ public:
+  virtual ~Ops() = default;
+
+  // out[t][:] = dequantised row tokens[t] of table.                        out: [n][table.n_in]
+  virtual void embed(const WeightView& table, const int32_t* tokens, int n, float* out) = 0;
+  // out[r] = x[r] / rms(x[r]) * weight (weight is F32 [dim]).                 x, out: [n_rows][dim]
+  virtual void rmsnorm(const float* x, const WeightView& weight, int n_rows, int dim, float eps,
+                       float* out) = 0;
+  // y[r] = W · x[r]; activations are converted to the weight's dot type once per row.
+  //                                                     x: [n_rows][w.n_in], y: [n_rows][w.n_out]
+  virtual void matmul(const WeightView& w, const float* x, int n_rows, float* y) = 0;
+  // Rotates each head of each row in place at positions[r].            x: [n_rows][n_heads*head_dim]
+  virtual void rope(float* x, int n_rows, int n_heads, const int32_t* positions, const RopeConfig& cfg) = 0;
+  // Writes K and V rows into the cache at cells for positions[r] (encoding to the cache's types).
+  //                                                             k, v: [n_rows][n_kv_heads*head_dim]
+  virtual void kv_write(KvCache& cache, int layer, const float* k, const float* v, int n_rows,
+                        const int32_t* positions) = 0;
+  // Causal GQA attention of q rows over the cache (every cell with position <= positions[r]),
+  // directly on the cache's stored blocks.       q, out: [n_rows][n_heads*head_dim]
+  virtual void attention(const KvCache& cache, int layer, const float* q, int n_rows, int n_heads,
+                         const int32_t* positions, float* out) = 0;
+  // out = silu(gate) * up, elementwise over n values.
+  virtual void swiglu(const float* gate, const float* up, int64_t n, float* out) = 0;
+  // x += y over n values.
+  virtual void add(float* x, const float* y, int64_t n) = 0;
+};
+
+}  // namespace kvant

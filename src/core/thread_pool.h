@@ -1,0 +1,42 @@
+// core/thread_pool.h — one persistent pool of worker threads; parallel_for splits [0, n) statically
+// into one contiguous range per thread and returns when all ranges are done (one barrier per call).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace kvant {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(unsigned n_threads);  // n_threads includes the calling thread
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  unsigned size() const { return n_threads_; }
+  // Calls fn(begin, end, thread_index) for disjoint ranges covering [0, n).
+  void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, unsigned)>& fn);
+
+  // Physical cores when known, else hardware_concurrency.
+  static unsigned default_threads();
+
+ private:
+  void worker_loop(unsigned index);
+
+  unsigned n_threads_;
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable start_cv_, done_cv_;
+  const std::function<void(int64_t, int64_t, unsigned)>* job_ = nullptr;
+  int64_t job_n_ = 0;
+  uint64_t generation_ = 0;
+  unsigned pending_ = 0;
+  bool stop_ = false;
+};
+
+}  // namespace kvant

@@ -1,0 +1,104 @@
+// kv/kv_avx2_common.h — shared AVX2 loop skeletons for the KV codecs; include only from *_avx2.cpp.
+// A codec supplies `for_each_chunk(d, block, fn)` calling fn(i, k) with k = elements [i, i+8) of the
+// decoded vector (8 floats, up to a per-vector factor) and `post_scale(block)`, that factor.
+// Everything here has internal linkage so no AVX2 code can be picked for a non-AVX2 caller.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace kvant::kv_internal {
+namespace {
+
+inline float hsum256(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline float load_half(const uint8_t* p) {
+  uint16_t h;
+  __builtin_memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+// scores[h*n + t] = q_h · v_t for G heads at once: each chunk of a cached vector is decoded once.
+template <class Codec, int G>
+void score_group_g(int d, const float* q, const uint8_t* blocks, size_t stride, int n, float* scores) {
+  for (int t = 0; t < n; ++t) {
+    const uint8_t* block = blocks + size_t(t) * stride;
+    __m256 acc[G];
+    for (int h = 0; h < G; ++h) acc[h] = _mm256_setzero_ps();
+    Codec::for_each_chunk(d, block, [&](int i, __m256 k) {
+      for (int h = 0; h < G; ++h) acc[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + size_t(h) * d + i), k, acc[h]);
+    });
+    const float s = Codec::post_scale(block);
+    for (int h = 0; h < G; ++h) scores[size_t(h) * size_t(n) + size_t(t)] = hsum256(acc[h]) * s;
+  }
+}
+
+// acc[h*d + i] += Σ_t w[h*n + t] v_t[i] for G heads at once.
+template <class Codec, int G>
+void accumulate_group_g(int d, const float* w, const uint8_t* blocks, size_t stride, int n, float* acc) {
+  for (int t = 0; t < n; ++t) {
+    const uint8_t* block = blocks + size_t(t) * stride;
+    const float s = Codec::post_scale(block);
+    __m256 wv[G];
+    for (int h = 0; h < G; ++h) wv[h] = _mm256_set1_ps(w[size_t(h) * size_t(n) + size_t(t)] * s);
+    Codec::for_each_chunk(d, block, [&](int i, __m256 v) {
+      for (int h = 0; h < G; ++h) {
+        float* a = acc + size_t(h) * d + i;
+        _mm256_storeu_ps(a, _mm256_fmadd_ps(wv[h], v, _mm256_loadu_ps(a)));
+      }
+    });
+  }
+}
+
+// Runtime head count -> template instance; more than 8 heads are done 8 at a time.
+template <class Codec>
+void score_group_avx2(int d, int g, const float* q, const uint8_t* blocks, size_t stride, int n,
+                      float* scores) {
+  while (g > 0) {
+    const int now = g > 8 ? 8 : g;
+    switch (now) {
+      case 1: score_group_g<Codec, 1>(d, q, blocks, stride, n, scores); break;
+      case 2: score_group_g<Codec, 2>(d, q, blocks, stride, n, scores); break;
+      case 3: score_group_g<Codec, 3>(d, q, blocks, stride, n, scores); break;
+      case 4: score_group_g<Codec, 4>(d, q, blocks, stride, n, scores); break;
+      case 5: score_group_g<Codec, 5>(d, q, blocks, stride, n, scores); break;
+      case 6: score_group_g<Codec, 6>(d, q, blocks, stride, n, scores); break;
+      case 7: score_group_g<Codec, 7>(d, q, blocks, stride, n, scores); break;
+      default: score_group_g<Codec, 8>(d, q, blocks, stride, n, scores); break;
+    }
+    g -= now;
+    q += size_t(now) * size_t(d);
+    scores += size_t(now) * size_t(n);
+  }
+}
+
+template <class Codec>
+void accumulate_group_avx2(int d, int g, const float* w, const uint8_t* blocks, size_t stride, int n,
+                           float* acc) {
+  while (g > 0) {
+    const int now = g > 8 ? 8 : g;
+    switch (now) {
+      case 1: accumulate_group_g<Codec, 1>(d, w, blocks, stride, n, acc); break;
+      case 2: accumulate_group_g<Codec, 2>(d, w, blocks, stride, n, acc); break;
+      case 3: accumulate_group_g<Codec, 3>(d, w, blocks, stride, n, acc); break;
+      case 4: accumulate_group_g<Codec, 4>(d, w, blocks, stride, n, acc); break;
+      case 5: accumulate_group_g<Codec, 5>(d, w, blocks, stride, n, acc); break;
+      case 6: accumulate_group_g<Codec, 6>(d, w, blocks, stride, n, acc); break;
+      case 7: accumulate_group_g<Codec, 7>(d, w, blocks, stride, n, acc); break;
+      default: accumulate_group_g<Codec, 8>(d, w, blocks, stride, n, acc); break;
+    }
+    g -= now;
+    w += size_t(now) * size_t(n);
+    acc += size_t(now) * size_t(d);
+  }
+}
+
+}  // namespace
+}  // namespace kvant::kv_internal

@@ -1,0 +1,43 @@
+// kv/kv_cache.cpp — KvCache allocation and memory accounting.
+#include "kv/kv_cache.h"
+
+namespace kvant {
+
+Expected<KvCache> KvCache::create(const KvCacheConfig& config) {
+  KvCache cache;
+  KVANT_ASSIGN_OR_RETURN(cache.k_codec_, make_kv_codec(config.type_k, int(config.head_dim), config.rotate_k, "K"));
+  KVANT_ASSIGN_OR_RETURN(cache.v_codec_, make_kv_codec(config.type_v, int(config.head_dim), config.rotate_v, "V"));
+  cache.config_ = config;
+  cache.k_vector_bytes_ = cache.k_codec_.bytes_per_vector();
+  cache.v_vector_bytes_ = cache.v_codec_.bytes_per_vector();
+  const size_t per_layer_vectors = size_t(config.n_head_kv) * config.n_ctx;
+  cache.k_.resize(config.n_layer);
+  cache.v_.resize(config.n_layer);
+  for (uint32_t l = 0; l < config.n_layer; ++l) {
+    cache.k_[l].assign(per_layer_vectors * cache.k_vector_bytes_, 0);
+    cache.v_[l].assign(per_layer_vectors * cache.v_vector_bytes_, 0);
+  }
+  cache.cells_ = KvCells(config.n_ctx);
+  return cache;
+}
+
+uint64_t KvCache::bytes_per_token() const {
+  return uint64_t(config_.n_layer) * config_.n_head_kv * (k_vector_bytes_ + v_vector_bytes_);
+}
+
+uint64_t KvCache::f16_bytes_per_token() const {
+  return uint64_t(config_.n_layer) * config_.n_head_kv * 2 * (2 * uint64_t(config_.head_dim));
+}
+
+std::string kv_cache_description(const KvCacheConfig& config) {
+  auto name = [](KvType t, bool rotate) {
+    std::string s = kv_type_name(t);
+    if (rotate && (t == KvType::Q8_0 || t == KvType::Q4_0)) s += " (rotated)";
+    return s;
+  };
+  return "K " + name(config.type_k, config.rotate_k) + ", V " + name(config.type_v, config.rotate_v);
+}
+
+std::string KvCache::description() const { return kv_cache_description(config_); }
+
+}  // namespace kvant

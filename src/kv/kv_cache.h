@@ -1,0 +1,67 @@
+// kv/kv_cache.h — the KV cache: per-layer K and V storage in independently chosen codecs, plus cell
+// bookkeeping. Layout of one layer's K (and likewise V):
+//   k[layer] : [n_head_kv][n_ctx][k_bytes_per_vector]   (each head vector encoded by the K codec)
+// so that attention over one KV head reads one contiguous run of encoded vectors.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kv/kv_cells.h"
+#include "kv/kv_codec.h"
+#include "kv/kv_types.h"
+#include "kvant/status.h"
+
+namespace kvant {
+
+struct KvCacheConfig {
+  uint32_t n_layer = 0, n_head_kv = 0, head_dim = 0, n_ctx = 0;
+  KvType type_k = KvType::F16, type_v = KvType::F16;
+  bool rotate_k = false, rotate_v = false;  // Hadamard rotation for q8_0/q4_0 (turbo always rotates)
+};
+
+// "K turbo_kv_4b, V q4_0 (rotated)".
+std::string kv_cache_description(const KvCacheConfig& config);
+
+class KvCache {
+ public:
+  // Validates head_dim against both types; errors name the role (K/V), type and head_dim.
+  static Expected<KvCache> create(const KvCacheConfig& config);
+
+  const KvCacheConfig& config() const { return config_; }
+  KvCells& cells() { return cells_; }
+  const KvCells& cells() const { return cells_; }
+
+  const KvCodec& k_codec() const { return k_codec_; }
+  const KvCodec& v_codec() const { return v_codec_; }
+  size_t k_vector_bytes() const { return k_vector_bytes_; }
+  size_t v_vector_bytes() const { return v_vector_bytes_; }
+  // Encoded vector of (layer, kv head, cell).
+  uint8_t* k_vector(uint32_t layer, uint32_t head, uint32_t cell) {
+    return k_[layer].data() + (size_t(head) * config_.n_ctx + cell) * k_vector_bytes_;
+  }
+  uint8_t* v_vector(uint32_t layer, uint32_t head, uint32_t cell) {
+    return v_[layer].data() + (size_t(head) * config_.n_ctx + cell) * v_vector_bytes_;
+  }
+  const uint8_t* k_vector(uint32_t layer, uint32_t head, uint32_t cell) const {
+    return k_[layer].data() + (size_t(head) * config_.n_ctx + cell) * k_vector_bytes_;
+  }
+  const uint8_t* v_vector(uint32_t layer, uint32_t head, uint32_t cell) const {
+    return v_[layer].data() + (size_t(head) * config_.n_ctx + cell) * v_vector_bytes_;
+  }
+
+  // Exact bytes one token occupies over all layers and heads (K + V), and the same for f16 K/V.
+  uint64_t bytes_per_token() const;
+  uint64_t f16_bytes_per_token() const;
+  std::string description() const;  // "K turbo_kv_4b, V f16"
+
+ private:
+  KvCacheConfig config_;
+  KvCodec k_codec_, v_codec_;
+  size_t k_vector_bytes_ = 0, v_vector_bytes_ = 0;
+  std::vector<std::vector<uint8_t>> k_, v_;  // [n_layer] each [n_head_kv * n_ctx * bytes]
+  KvCells cells_;
+};
+
+}  // namespace kvant

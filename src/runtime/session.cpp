@@ -1,0 +1,142 @@
+// runtime/session.cpp — Session: KV cache creation from params, batched evaluation, logits.
+#include <algorithm>
+
+#include "backends/cpu/cpu_ops.h"
+#include "kv/kv_cache.h"
+#include "runtime/model_impl.h"
+
+namespace kvant {
+
+struct Session::Impl {
+  std::shared_ptr<const Model> model;
+  SessionParams params;
+  CpuOps ops;
+  KvCache cache;
+  LlamaScratch scratch;
+  std::vector<float> logits;  // [n_logit_rows][n_vocab]
+  int n_logit_rows = 0;
+  uint32_t n_past = 0;
+  std::vector<int32_t> positions;
+
+  Impl(std::shared_ptr<const Model> m, const SessionParams& p, KvCache c)
+      : model(std::move(m)), params(p), ops(p.n_threads), cache(std::move(c)) {}
+};
+
+namespace {
+
+Expected<bool> resolve_rotation(const std::string& flag, KvType type, uint32_t head_dim) {
+  const bool quantised = type == KvType::Q8_0 || type == KvType::Q4_0;
+  if (flag == "off") return false;
+  if (flag == "on") return quantised;
+  if (flag == "auto") return quantised && kv_rotation_supported(int(head_dim));
+  return Status::error("--kv-rotate: invalid value '" + flag + "' (expected auto, on or off)");
+}
+
+}  // namespace
+
+Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Session::~Session() = default;
+
+namespace {
+
+Expected<KvCacheConfig> make_kv_config(const Model& model, const SessionParams& params) {
+  const Hparams& hp = model.impl().weights.hp;
+  KvCacheConfig config;
+  config.n_layer = hp.n_layer;
+  config.n_head_kv = hp.n_head_kv;
+  config.head_dim = hp.head_dim;
+  config.n_ctx = params.n_ctx == 0 ? hp.n_ctx_train : params.n_ctx;
+  if (config.n_ctx > (1u << 24)) return Status::error("context size " + std::to_string(config.n_ctx) + " is too large");
+  KVANT_ASSIGN_OR_RETURN(config.type_k, parse_kv_type(params.cache_type_k));
+  KVANT_ASSIGN_OR_RETURN(config.type_v, parse_kv_type(params.cache_type_v));
+  KVANT_ASSIGN_OR_RETURN(config.rotate_k, resolve_rotation(params.kv_rotate, config.type_k, hp.head_dim));
+  KVANT_ASSIGN_OR_RETURN(config.rotate_v, resolve_rotation(params.kv_rotate, config.type_v, hp.head_dim));
+  Status k_ok = kv_check_head_dim(config.type_k, int(hp.head_dim), config.rotate_k, "K");
+  if (!k_ok) return k_ok.with_context(model.info().path);
+  Status v_ok = kv_check_head_dim(config.type_v, int(hp.head_dim), config.rotate_v, "V");
+  if (!v_ok) return v_ok.with_context(model.info().path);
+  return config;
+}
+
+}  // namespace
+
+Expected<KvFootprint> kv_footprint(const Model& model, const SessionParams& params) {
+  KVANT_ASSIGN_OR_RETURN(KvCacheConfig config, make_kv_config(model, params));
+  KvFootprint f;
+  const uint64_t per_head = kv_bytes_per_vector(config.type_k, int(config.head_dim)) +
+                            kv_bytes_per_vector(config.type_v, int(config.head_dim));
+  f.bytes_per_token = uint64_t(config.n_layer) * config.n_head_kv * per_head;
+  f.f16_bytes_per_token = uint64_t(config.n_layer) * config.n_head_kv * 4 * uint64_t(config.head_dim);
+  f.k_bits_per_element = kv_bits_per_element(config.type_k, int(config.head_dim));
+  f.v_bits_per_element = kv_bits_per_element(config.type_v, int(config.head_dim));
+  f.n_ctx = config.n_ctx;
+  f.description = kv_cache_description(config);
+  return f;
+}
+
+Expected<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> model, const SessionParams& params) {
+  KVANT_ASSIGN_OR_RETURN(KvCacheConfig config, make_kv_config(*model, params));
+  auto cache = KvCache::create(config);
+  if (!cache) return cache.status().with_context(model->info().path);
+  SessionParams p = params;
+  p.n_ctx = config.n_ctx;
+  if (p.n_batch == 0) p.n_batch = 512;
+  auto impl = std::make_unique<Impl>(std::move(model), p, std::move(cache).value());
+  return std::unique_ptr<Session>(new Session(std::move(impl)));
+}
+
+Status Session::eval(const std::vector<int32_t>& tokens, bool all_logits) {
+  Impl& s = *impl_;
+  const LlamaWeights& w = s.model->impl().weights;
+  const int32_t n_vocab = int32_t(w.hp.n_vocab);
+  if (tokens.empty()) return Status::error("eval: no tokens");
+  for (int32_t t : tokens) {
+    if (t < 0 || t >= n_vocab) {
+      return Status::error("token id " + std::to_string(t) + " is out of range [0, " + std::to_string(n_vocab) + ")");
+    }
+  }
+  if (uint64_t(s.n_past) + tokens.size() > s.params.n_ctx) {
+    return Status::error(std::to_string(tokens.size()) + " tokens do not fit in the context of " +
+                         std::to_string(s.params.n_ctx) + " (" + std::to_string(s.n_past) +
+                         " already used); raise -c/--ctx-size or shorten the prompt");
+  }
+  const int n_total = int(tokens.size());
+  s.n_logit_rows = all_logits ? n_total : 1;
+  s.logits.resize(size_t(s.n_logit_rows) * n_vocab);
+  for (int start = 0; start < n_total; start += int(s.params.n_batch)) {
+    const int n = std::min(int(s.params.n_batch), n_total - start);
+    s.positions.resize(n);
+    for (int i = 0; i < n; ++i) s.positions[i] = int32_t(s.n_past + i);
+    const bool last_batch = start + n == n_total;
+    float* out = all_logits ? s.logits.data() + size_t(start) * n_vocab : s.logits.data();
+    if (all_logits || last_batch) {
+      llama_forward(w, s.ops, s.cache, tokens.data() + start, s.positions.data(), n, all_logits, s.scratch, out);
+    } else {
+      // Logits of non-final batches are not needed; compute only the last row into the buffer.
+      llama_forward(w, s.ops, s.cache, tokens.data() + start, s.positions.data(), n, false, s.scratch, out);
+    }
+    s.n_past += uint32_t(n);
+  }
+  return Status::ok();
+}
+
+const float* Session::logits(int i) const {
+  const Impl& s = *impl_;
+  const int row = i < 0 ? s.n_logit_rows - 1 : i;
+  assert(row >= 0 && row < s.n_logit_rows);
+  return s.logits.data() + size_t(row) * s.model->impl().weights.hp.n_vocab;
+}
+
+uint32_t Session::n_past() const { return impl_->n_past; }
+uint32_t Session::n_ctx() const { return impl_->params.n_ctx; }
+
+void Session::reset() {
+  impl_->n_past = 0;
+  impl_->cache.cells().clear();
+}
+
+uint64_t Session::kv_bytes_per_token() const { return impl_->cache.bytes_per_token(); }
+uint64_t Session::kv_bytes_f16_per_token() const { return impl_->cache.f16_bytes_per_token(); }
+std::string Session::kv_description() const { return impl_->cache.description(); }
+
+}  // namespace kvant

@@ -1,0 +1,112 @@
+// tools/cmd_run.cpp — `kvant run`: generate text from a prompt. Generated text only on stdout;
+// progress, KV summary and timings on stderr.
+#include <chrono>
+#include <cstdio>
+#include <unistd.h>
+
+#include "common.h"
+
+namespace kvant::cli {
+
+int cmd_run(const std::vector<std::string>& args) {
+  std::string model_path, prompt, prompt_file, logits_out;
+  int32_t n_predict = 128;
+  bool ignore_eos = false, no_special = false;
+  SessionParams session;
+  SamplerParams sampling;
+  ArgParser p("run", "Generate text from a prompt with the model (greedy with --temp 0).");
+  p.option({"-m", "--model"}, &model_path, "FILE", "GGUF model (required)");
+  p.option({"-p", "--prompt"}, &prompt, "TEXT", "prompt text");
+  p.option({"-f", "--file"}, &prompt_file, "FILE", "read the prompt from a file");
+  p.option({"-n", "--n-predict"}, &n_predict, "N", "tokens to generate (default 128, -1: until EOS or context end)", -1, 1 << 24);
+  p.option({"--temp"}, &sampling.temperature, "T", "temperature (default 0.8; 0 = greedy)");
+  p.option({"--top-k"}, &sampling.top_k, "N", "top-k (default 40, 0 = off)", 0, 1 << 24);
+  p.option({"--top-p"}, &sampling.top_p, "P", "top-p (default 0.95, 1 = off)");
+  p.option({"--min-p"}, &sampling.min_p, "P", "min-p (default 0.05, 0 = off)");
+  p.option({"--repeat-penalty"}, &sampling.repeat_penalty, "X", "repetition penalty (default 1.0 = off)");
+  p.option({"--repeat-last-n"}, &sampling.repeat_last_n, "N", "tokens the penalty looks back (default 64)", 0, 1 << 24);
+  p.option({"-s", "--seed"}, &sampling.seed, "N", "sampling seed (default: random)");
+  p.option({"--logits-out"}, &logits_out, "FILE", "write the last prompt position's logits (raw f32 LE)");
+  p.flag({"--ignore-eos"}, &ignore_eos, "keep generating after end-of-generation tokens");
+  p.flag({"--no-special"}, &no_special, "do not parse special tokens written in the prompt");
+  add_session_options(p, session);
+  if (Status st = p.parse(args); !st) return fail("run", st.message());
+  if (p.help_requested()) {
+    std::fputs(p.help().c_str(), stdout);
+    return 0;
+  }
+  if (model_path.empty()) return fail("run", "missing -m/--model FILE");
+  if (!prompt_file.empty()) {
+    if (!prompt.empty()) return fail("run", "give either -p/--prompt or -f/--file, not both");
+    auto text = read_text_file(prompt_file);
+    if (!text) return fail("run", text.error());
+    prompt = *text;
+  }
+  if (sampling.top_p <= 0.0f || sampling.top_p > 1.0f) return fail("run", "--top-p must be in (0, 1]");
+  if (sampling.min_p < 0.0f || sampling.min_p > 1.0f) return fail("run", "--min-p must be in [0, 1]");
+  if (sampling.repeat_penalty <= 0.0f) return fail("run", "--repeat-penalty must be > 0");
+
+  auto model = Model::load(model_path);
+  if (!model) return fail("run", model.error());
+  auto session_or = Session::create(*model, session);
+  if (!session_or) return fail("run", session_or.error());
+  Session& s = **session_or;
+  const Model& m = **model;
+
+  std::vector<int32_t> tokens = m.tokenize(prompt, true, !no_special);
+  if (tokens.empty()) return fail("run", "the prompt is empty and the model adds no BOS token");
+  if (tokens.size() > s.n_ctx()) {
+    return fail("run", "prompt is " + std::to_string(tokens.size()) + " tokens, longer than the context of " +
+                           std::to_string(s.n_ctx()) + " (raise -c/--ctx-size)");
+  }
+  std::fprintf(stderr, "kvant run: %s, %zu prompt tokens, context %u, KV %s (%s per token, %.2fx smaller than f16)\n",
+               m.info().path.c_str(), tokens.size(), s.n_ctx(), s.kv_description().c_str(),
+               human_bytes(s.kv_bytes_per_token()).c_str(),
+               double(s.kv_bytes_f16_per_token()) / double(s.kv_bytes_per_token()));
+
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  if (Status st = s.eval(tokens); !st) return fail("run", st.message());
+  const auto t1 = Clock::now();
+  if (!logits_out.empty()) {
+    FILE* f = std::fopen(logits_out.c_str(), "wb");
+    if (f == nullptr) return fail("run", logits_out + ": cannot open for writing");
+    const size_t n = size_t(m.n_vocab());
+    const bool ok = std::fwrite(s.logits(), sizeof(float), n, f) == n;
+    if (std::fclose(f) != 0 || !ok) return fail("run", logits_out + ": write failed");
+  }
+
+  Sampler sampler(sampling);
+  for (int32_t t : tokens) sampler.accept(t);
+  int generated = 0;
+  std::string stop_reason = "n_predict reached";
+  while (n_predict < 0 || generated < n_predict) {
+    const int32_t next = sampler.sample(s.logits(), m.n_vocab());
+    if (!ignore_eos && m.is_end_of_generation(next)) {
+      stop_reason = "end of generation token";
+      break;
+    }
+    const std::string piece = m.token_to_piece(next);
+    std::fwrite(piece.data(), 1, piece.size(), stdout);
+    std::fflush(stdout);
+    sampler.accept(next);
+    ++generated;
+    if (n_predict >= 0 && generated >= n_predict) break;
+    if (s.n_past() >= s.n_ctx()) {
+      stop_reason = "context full";
+      break;
+    }
+    if (Status st = s.eval({next}); !st) return fail("run", st.message());
+  }
+  if (isatty(fileno(stdout))) std::fputc('\n', stdout);  // keep piped output byte-exact
+  const auto t2 = Clock::now();
+  const double prompt_s = std::chrono::duration<double>(t1 - t0).count();
+  const double gen_s = std::chrono::duration<double>(t2 - t1).count();
+  std::fprintf(stderr, "kvant run: prompt %zu tokens in %.3f s (%.1f tok/s); generated %d tokens in %.3f s (%.1f tok/s); stop: %s\n",
+               tokens.size(), prompt_s, double(tokens.size()) / std::max(prompt_s, 1e-9), generated, gen_s,
+               double(generated) / std::max(gen_s, 1e-9), stop_reason.c_str());
+  std::fprintf(stderr, "kvant run: KV cache %s at %u tokens\n", human_bytes(s.kv_bytes_per_token() * s.n_past()).c_str(), s.n_past());
+  return 0;
+}
+
+}  // namespace kvant::cli

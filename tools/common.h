@@ -1,0 +1,32 @@
+// tools/common.h — pieces shared by kvant subcommands: session/KV options, model loading with a
+// one-line error, reading a prompt file, and the subcommand entry points.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "kvant/kvant.h"
+
+namespace kvant::cli {
+
+// -c/--ctx-size, -t/--threads, -b/--batch-size, -ctk/-k, -ctv/-v, --kv-rotate, --kv-window.
+void add_session_options(ArgParser& parser, SessionParams& params);
+
+// Prints "kvant <command>: error: <message>" on stderr and returns exit code 1.
+int fail(const std::string& command, const std::string& message);
+
+Expected<std::string> read_text_file(const std::string& path);
+
+// "12.3 MiB" style sizes.
+std::string human_bytes(uint64_t bytes);
+
+using CommandFn = int (*)(const std::vector<std::string>& args);
+int cmd_run(const std::vector<std::string>& args);
+int cmd_info(const std::vector<std::string>& args);
+int cmd_ppl(const std::vector<std::string>& args);
+int cmd_tokenize(const std::vector<std::string>& args);
+int cmd_synth(const std::vector<std::string>& args);
+
+}  // namespace kvant::cli
