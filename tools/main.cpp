@@ -47,7 +47,8 @@ int main(int argc, char** argv) {
   for (const Command& c : kCommands) {
     if (name == c.name) return c.fn(args);
   }
-  std::fprintf(stderr, "kvant: error: unknown command '%s'\n", name.c_str());
-  usage(stderr);
+  std::string names;
+  for (const Command& c : kCommands) names += std::string(names.empty() ? "" : ", ") + c.name;
+  std::fprintf(stderr, "kvant: error: unknown command '%s' (commands: %s; see kvant --help)\n", name.c_str(), names.c_str());
   return 1;
 }

@@ -13,9 +13,10 @@
 namespace kvant::kv_internal {
 namespace {
 
-// Re-assign indices to x'/s and refit s this many times after the first σ-based assignment. Each
-// step can only lower ‖x' − s·c‖² (alternating minimisation).
-constexpr int kRefineSteps = 2;
+// After the first σ-based assignment, alternate "re-assign indices to x'/s" and "refit s" until no
+// index changes, at most this many times. Each step can only lower ‖x' − s·c‖². On N(0,1) data at
+// d = 128 this lowers the normalised MSE by 3-7 % versus no refinement (docs/KV-CODECS.md).
+constexpr int kMaxRefineSteps = 8;
 
 template <int B>
 void unpack_group(const uint8_t* p, int* idx) {
@@ -60,9 +61,15 @@ void turbo_encode(int d, const float* x, uint8_t* dst) {
     float inv = 1.0f / sigma;
     for (int i = 0; i < d; ++i) idx[i] = lloyd_max_nearest(book, x[i] * inv);
     scale = fit_scale(d, x, idx, book.centroids);
-    for (int step = 0; step < kRefineSteps && scale > 0.0f; ++step) {
+    for (int step = 0; step < kMaxRefineSteps && scale > 0.0f; ++step) {
       inv = 1.0f / scale;
-      for (int i = 0; i < d; ++i) idx[i] = lloyd_max_nearest(book, x[i] * inv);
+      bool changed = false;
+      for (int i = 0; i < d; ++i) {
+        const int nearest = lloyd_max_nearest(book, x[i] * inv);
+        changed |= nearest != idx[i];
+        idx[i] = nearest;
+      }
+      if (!changed) break;
       scale = fit_scale(d, x, idx, book.centroids);
     }
   } else {
