@@ -1,6 +1,8 @@
 // kv/kv_codec_turbo_avx2.cpp — AVX2 score/accumulate for turbo_kv_2b..5b: each group of 8 b-bit
 // indices (b bytes) is spread to 8 lanes with a variable shift and looked up in the centroid table
 // with vpermps (one table of 8 for b <= 3, two blended for b = 4, four for b = 5).
+#include <type_traits>
+
 #include "kv/kv_avx2_common.h"
 #include "kv/kv_kernels.h"
 #include "kv/lloyd_max.h"
@@ -26,10 +28,28 @@ struct TurboChunks {
     return tabs;
   }
 
+  // The B bytes of a group as an integer, built from whole loads into registers (a B-byte memcpy
+  // into a wider variable goes through the stack and stalls on store forwarding).
+  static uint64_t load_bits(const uint8_t* p) {
+    if constexpr (B == 2) {
+      uint16_t v;
+      __builtin_memcpy(&v, p, 2);
+      return v;
+    } else if constexpr (B == 4) {
+      uint32_t v;
+      __builtin_memcpy(&v, p, 4);
+      return v;
+    } else {  // 3 or 5: 2 or 4 bytes plus one
+      using Head = std::conditional_t<B == 3, uint16_t, uint32_t>;
+      Head head;
+      __builtin_memcpy(&head, p, sizeof(Head));
+      return uint64_t(head) | (uint64_t(p[sizeof(Head)]) << (8 * sizeof(Head)));
+    }
+  }
+
   // 8 indices of one group -> 8 int32 lanes.
   static __m256i unpack(const uint8_t* p) {
-    uint64_t v = 0;
-    __builtin_memcpy(&v, p, B);  // little-endian bit stream of 8*B bits
+    const uint64_t v = load_bits(p);  // little-endian bit stream of 8*B bits
     const __m256i mask = _mm256_set1_epi32((1 << B) - 1);
     if constexpr (B <= 4) {
       const __m256i shifts = _mm256_setr_epi32(0, B, 2 * B, 3 * B, 4 * B, 5 * B, 6 * B, 7 * B);

@@ -27,6 +27,7 @@ constexpr double kDistortion[] = {0, 0, 0.1174818478, 0.0345477608, 0.0095010080
 struct Table {
   std::array<float, 32> centroids{};
   std::array<float, 31> boundaries{};
+  std::array<unsigned char, LloydMaxCodebook::kCells> cells{};
   LloydMaxCodebook book{};
 };
 
@@ -40,7 +41,13 @@ Table make_table(int bits, const double* half) {
   for (int i = 0; i + 1 < n; ++i) {
     t.boundaries[std::size_t(i)] = 0.5f * (t.centroids[std::size_t(i)] + t.centroids[std::size_t(i + 1)]);
   }
-  t.book = LloydMaxCodebook{bits, n, nullptr, nullptr, kDistortion[bits]};
+  for (int k = 0; k < LloydMaxCodebook::kCells; ++k) {
+    const float start = float(k) / LloydMaxCodebook::kCellsPerUnit - LloydMaxCodebook::kGridHalfWidth;
+    int below = 0;
+    while (below < n - 1 && t.boundaries[std::size_t(below)] < start) ++below;
+    t.cells[std::size_t(k)] = static_cast<unsigned char>(below);
+  }
+  t.book = LloydMaxCodebook{bits, n, nullptr, nullptr, kDistortion[bits], nullptr};
   return t;
 }
 
@@ -51,6 +58,7 @@ struct Tables {
     for (Table& x : t) {  // point each codebook at its own arrays (after the copies above)
       x.book.centroids = x.centroids.data();
       x.book.boundaries = x.boundaries.data();
+      x.book.cell_start_index = x.cells.data();
     }
   }
 };
@@ -61,16 +69,6 @@ const LloydMaxCodebook& lloyd_max_codebook(int bits) {
   assert(bits >= 2 && bits <= 5);
   static const Tables tables;
   return tables.t[bits - 2].book;
-}
-
-int lloyd_max_nearest(const LloydMaxCodebook& book, float v) {
-  // Binary search for the number of boundaries below v.
-  int lo = 0, hi = book.size - 1;
-  while (lo < hi) {
-    const int mid = (lo + hi) / 2;
-    if (v > book.boundaries[mid]) lo = mid + 1; else hi = mid;
-  }
-  return lo;
 }
 
 }  // namespace kvant

@@ -517,6 +517,10 @@ TEST(GgufMalformed, BaselineIsValid) {
   auto g = File::open(write_temp("baseline_aligned.gguf", small_file(k)));
   ASSERT_TRUE(g) << g.error();
   EXPECT_EQ(g->find("test.array")->arrays.at(0).arrays.at(0).arrays.at(0).arr_i.size(), 3u);
+  k.version = 2;  // v2 has the same layout as v3
+  auto v2 = File::open(write_temp("baseline_v2.gguf", small_file(k)));
+  ASSERT_TRUE(v2) << v2.error();
+  EXPECT_EQ(v2->version(), 2u);
 }
 
 TEST(GgufMalformed, HeaderAndMetadata) {

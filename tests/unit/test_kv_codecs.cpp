@@ -285,17 +285,6 @@ TEST(Turbo, LayoutIsScaleThenLittleEndianBitGroupsOfEight) {
     for (int i = 0; i < d; ++i) {
       EXPECT_EQ(out[size_t(i)], s * book.centroids[idx[size_t(i)]]) << "bits " << bits << " i " << i;
     }
-    // And the encoder, fed that decoded (already rotated) vector, reproduces it closely.
-    std::vector<uint8_t> again(block.size());
-    std::vector<float> out2(static_cast<size_t>(d));
-    kernels[bits - 2]->encode(d, out.data(), again.data());
-    kernels[bits - 2]->decode(d, again.data(), out2.data());
-    double err = 0, energy = 0;
-    for (int i = 0; i < d; ++i) {
-      err += double(out2[size_t(i)] - out[size_t(i)]) * double(out2[size_t(i)] - out[size_t(i)]);
-      energy += double(out[size_t(i)]) * out[size_t(i)];
-    }
-    EXPECT_LT(err, 0.5 * book.distortion * energy) << "bits " << bits;
   }
 }
 
@@ -333,8 +322,12 @@ TEST(Turbo, GaussianRoundTripMseNearLloydMax) {
       EXPECT_LE(mse, 1.05 * lloyd) << kv_type_name(type) << " d " << d;
       EXPECT_GE(mse, 0.7 * lloyd) << kv_type_name(type) << " d " << d << " suspiciously low";
       // TurboQuant's figures where a b-bit scalar codebook can meet them (2 and 4 bits).
-      if (d == 128 && bits == 2) EXPECT_LE(mse, 1.05 * 0.117);
-      if (d == 128 && bits == 4) EXPECT_LE(mse, 1.05 * 0.009);
+      if (d == 128 && bits == 2) {
+        EXPECT_LE(mse, 1.05 * 0.117);
+      }
+      if (d == 128 && bits == 4) {
+        EXPECT_LE(mse, 1.05 * 0.009);
+      }
     }
   }
 }

@@ -192,7 +192,7 @@ INSTANTIATE_TEST_SUITE_P(
                       RoundTripCase{GgmlType::Q4_1, true, 0.55 / 15, 0.09},
                       RoundTripCase{GgmlType::Q5_0, false, 1.02 / 16, 0.05},
                       RoundTripCase{GgmlType::Q5_1, true, 0.55 / 31, 0.045}),
-    [](const auto& info) { return std::string(1, 'T') + std::to_string(int(info.param.type)); });
+    [](const auto& info) { return std::string(ggml_type_name(info.param.type)); });
 
 // ---------------------------------------------------------------------------------------------
 // vec_dot
@@ -252,7 +252,7 @@ TEST_P(VecDot, MatchesDequantisedFloatDot) {
 INSTANTIATE_TEST_SUITE_P(Formats, VecDot,
                          ::testing::Values(GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0,
                                            GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1),
-                         [](const auto& info) { return std::string(1, 'T') + std::to_string(int(info.param)); });
+                         [](const auto& info) { return std::string(ggml_type_name(info.param)); });
 
 // ---------------------------------------------------------------------------------------------
 // Registry and activation converters
