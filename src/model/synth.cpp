@@ -41,9 +41,10 @@ GgmlType fit_type(GgmlType wanted, uint64_t n_in) {
   return GgmlType::F32;
 }
 
-std::string gib(uint64_t bytes) {
+std::string size_text(uint64_t bytes) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f GiB", double(bytes) / double(1ull << 30));
+  if (bytes >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", double(bytes) / double(1ull << 30));
+  else std::snprintf(buf, sizeof buf, "%.2f MiB", double(bytes) / double(1ull << 20));
   return buf;
 }
 
@@ -154,20 +155,20 @@ std::vector<TensorPlan> plan_tensors(const Shape& shape, const WeightType& type,
   // Logits = output · normed state: 3/sqrt(n_embd) per weight gives logits with a std of about 3.
   const float output_std = 3.0f / std::sqrt(float(n_embd));
   std::vector<TensorPlan> plan;
-  std::vector<std::string> seen_notes;
+  // Fallback reason -> tensor kinds it applies to, reported as one line per reason.
+  std::vector<std::pair<std::string, std::vector<std::string>>> fallbacks;
 
   auto matrix = [&](std::string name, std::string kind, uint64_t n_in, uint64_t n_out, GgmlType wanted,
                     float stddev) {
     const GgmlType t = fit_type(wanted, n_in);
-    if (t != wanted && notes != nullptr) {
-      const std::string note = kind + ": row length " + std::to_string(n_in) + " is not a multiple of " +
-                               type_name(wanted) + "'s block of " +
-                               std::to_string(ggml_type_geometry(uint32_t(wanted))->block_elems) + "; using " +
-                               type_name(t);
-      if (std::find(seen_notes.begin(), seen_notes.end(), note) == seen_notes.end()) {
-        seen_notes.push_back(note);
-        notes->push_back(note);
-      }
+    if (t != wanted) {
+      const std::string reason = "row length " + std::to_string(n_in) + " is not a multiple of " +
+                                 type_name(wanted) + "'s block of " +
+                                 std::to_string(ggml_type_geometry(uint32_t(wanted))->block_elems) + "; using " +
+                                 type_name(t) + " for ";
+      auto it = std::find_if(fallbacks.begin(), fallbacks.end(), [&](const auto& f) { return f.first == reason; });
+      if (it == fallbacks.end()) it = fallbacks.insert(fallbacks.end(), {reason, {}});
+      if (std::find(it->second.begin(), it->second.end(), kind) == it->second.end()) it->second.push_back(kind);
     }
     plan.push_back(TensorPlan{std::move(name), t, {n_in, n_out}, false, stddev});
   };
@@ -194,6 +195,9 @@ std::vector<TensorPlan> plan_tensors(const Shape& shape, const WeightType& type,
   }
   norm("output_norm.weight");
   if (!shape.tied) matrix("output.weight", "output.weight", n_embd, n_vocab, type.more_bits, output_std);
+  if (notes != nullptr) {
+    for (const auto& [reason, kinds] : fallbacks) notes->push_back(reason + join_names(kinds));
+  }
   return plan;
 }
 
@@ -242,7 +246,7 @@ Status synthesize(const Options& o) {
   const unsigned n_threads = o.n_threads ? o.n_threads : std::max(1u, std::thread::hardware_concurrency());
   char head[256];
   std::snprintf(head, sizeof head, "%s: %.1fM parameters, type %s, %s of weights, %u threads, seed %llu",
-                shape->name, double(n_params) / 1e6, type->name, gib(n_bytes).c_str(), n_threads,
+                shape->name, double(n_params) / 1e6, type->name, size_text(n_bytes).c_str(), n_threads,
                 static_cast<unsigned long long>(o.seed));
   log(head);
 
@@ -281,8 +285,8 @@ Status synthesize(const Options& o) {
     const bool layer_end = t.name.ends_with("ffn_down.weight");
     if (layer_end || t.name.starts_with("token_embd") || t.name == "output.weight") {
       char line[256];
-      std::snprintf(line, sizeof line, "generated %-22s %s / %s, %.1f s", t.name.c_str(), gib(done_bytes).c_str(),
-                    gib(n_bytes).c_str(), std::chrono::duration<double>(Clock::now() - t0).count());
+      std::snprintf(line, sizeof line, "generated %-22s %s / %s, %.1f s", t.name.c_str(), size_text(done_bytes).c_str(),
+                    size_text(n_bytes).c_str(), std::chrono::duration<double>(Clock::now() - t0).count());
       log(line);
     }
   }

@@ -196,6 +196,7 @@ Status Tokenizer::Impl::load_tokens(const gguf::File& file) {
     }
   }
 
+  if (kind == Kind::kSpm) vocab.spm_split_at_spaces = tok::spm_can_split_at_spaces(vocab.tokens);
   if (kind == Kind::kBpe) {
     if (!file.find("tokenizer.ggml.merges")) return Status::error("missing tokenizer.ggml.merges for a BPE vocabulary");
     KVANT_ASSIGN_OR_RETURN(const std::vector<std::string>* merges, file.get_string_array("tokenizer.ggml.merges"));

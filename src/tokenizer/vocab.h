@@ -41,6 +41,8 @@ struct Vocab {
   std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> ids;
   // BPE: "left" + '\n' + "right" -> merge rank (merge texts never hold a newline).
   std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> merge_ranks;
+  // SPM: true when no token has a '▁' right after another character (see spm_can_split_at_spaces).
+  bool spm_split_at_spaces = false;
 
   int32_t size() const { return static_cast<int32_t>(tokens.size()); }
   int32_t find(std::string_view text) const {
@@ -54,6 +56,8 @@ struct Vocab {
 
 // SentencePiece BPE over text whose spaces are already escaped to U+2581. Appends ids.
 void spm_encode(const Vocab& vocab, std::string_view text, std::vector<int32_t>& out);
+// True when every '▁' inside every token follows another '▁' (then SPM may encode word by word).
+bool spm_can_split_at_spaces(const std::vector<TokenData>& tokens);
 
 struct BpeOptions {
   PreTokenizerType pre = PreTokenizerType::kDefault;
