@@ -28,5 +28,6 @@ int cmd_info(const std::vector<std::string>& args);
 int cmd_ppl(const std::vector<std::string>& args);
 int cmd_tokenize(const std::vector<std::string>& args);
 int cmd_synth(const std::vector<std::string>& args);
+int cmd_kvq(const std::vector<std::string>& args);
 
 }  // namespace kvant::cli

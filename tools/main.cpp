@@ -19,6 +19,7 @@ const Command kCommands[] = {
     {"ppl", kvant::cli::cmd_ppl, "perplexity / KL-divergence on a text file (llama.cpp method)"},
     {"info", kvant::cli::cmd_info, "print a model's architecture, hparams, tokenizer, tensors and KV sizes"},
     {"tokenize", kvant::cli::cmd_tokenize, "print the token ids of a text"},
+    {"kvq", kvant::cli::cmd_kvq, "quality of every KV-cache type on real K/V dumps (MSE, inner product, attention)"},
     {"synth", kvant::cli::cmd_synth, "write a GGUF with seeded random weights of a named shape"},
 };
 

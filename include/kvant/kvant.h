@@ -65,7 +65,7 @@ struct SessionParams {
   std::string cache_type_k = "f16";
   std::string cache_type_v = "f16";
   std::string kv_rotate = "auto";  // auto|on|off (rotation for q8_0/q4_0)
-  int32_t kv_window = -1;          // f16 window of recent tokens; -1: default
+  int32_t kv_window = -1;          // recent tokens also kept in f16 for compressed caches; -1: default (128)
 };
 
 // A sequence being decoded: owns the KV cache and the logits of the last evaluated batch.
@@ -84,6 +84,7 @@ class Session {
   // KV cache accounting.
   uint64_t kv_bytes_per_token() const;
   uint64_t kv_bytes_f16_per_token() const;
+  uint64_t kv_window_bytes() const;  // fixed bytes of the recent-token f16 window
   std::string kv_description() const;  // "K f16, V f16"
 
   ~Session();
@@ -98,6 +99,7 @@ class Session {
 struct KvFootprint {
   uint64_t bytes_per_token = 0;       // K + V over all layers and KV heads
   uint64_t f16_bytes_per_token = 0;   // the same cache in f16
+  uint64_t window_bytes = 0;          // fixed: the f16 copy of the most recent tokens (--kv-window)
   double k_bits_per_element = 0, v_bits_per_element = 0;
   uint32_t n_ctx = 0;
   std::string description;            // "K turbo_kv_4b, V f16"

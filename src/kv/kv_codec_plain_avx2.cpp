@@ -7,20 +7,15 @@ namespace kvant::kv_internal {
 namespace {
 
 struct F32Chunks {
-  template <class Fn>
-  static void for_each_chunk(int d, const uint8_t* block, Fn&& fn) {
-    const float* x = reinterpret_cast<const float*>(block);
-    for (int i = 0; i < d; i += 8) fn(i, _mm256_loadu_ps(x + i));
+  __m256 chunk(const uint8_t* block, int i) const {
+    return _mm256_loadu_ps(reinterpret_cast<const float*>(block) + i);
   }
   static float post_scale(const uint8_t*) { return 1.0f; }
 };
 
 struct F16Chunks {
-  template <class Fn>
-  static void for_each_chunk(int d, const uint8_t* block, Fn&& fn) {
-    for (int i = 0; i < d; i += 8) {
-      fn(i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 2 * i))));
-    }
+  __m256 chunk(const uint8_t* block, int i) const {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 2 * i)));
   }
   static float post_scale(const uint8_t*) { return 1.0f; }
 };

@@ -12,20 +12,13 @@ namespace {
 
 template <int B>
 struct TurboChunks {
-  // Centroid table in 8-float registers (entries past 2^B are unused).
-  struct Tables {
-    __m256 t[4];
-  };
-  static const Tables& tables() {
-    static const Tables tabs = [] {
-      const LloydMaxCodebook& book = lloyd_max_codebook(B);
-      alignas(32) float padded[32] = {};
-      for (int i = 0; i < book.size; ++i) padded[i] = book.centroids[i];
-      Tables tb;
-      for (int j = 0; j < 4; ++j) tb.t[j] = _mm256_load_ps(padded + 8 * j);
-      return tb;
-    }();
-    return tabs;
+  // Centroid table in 8-float registers (entries past 2^B are zero and unused).
+  __m256 t[4];
+  TurboChunks() {
+    const LloydMaxCodebook& book = lloyd_max_codebook(B);
+    alignas(32) float padded[32] = {};
+    for (int i = 0; i < book.size; ++i) padded[i] = book.centroids[i];
+    for (int j = 0; j < 4; ++j) t[j] = _mm256_load_ps(padded + 8 * j);
   }
 
   // The B bytes of a group as an integer, built from whole loads into registers (a B-byte memcpy
@@ -63,29 +56,26 @@ struct TurboChunks {
     }
   }
 
-  static __m256 lookup(const Tables& tb, __m256i idx) {
+  __m256 lookup(__m256i idx) const {
     if constexpr (B <= 3) {
-      return _mm256_permutevar8x32_ps(tb.t[0], idx);
+      return _mm256_permutevar8x32_ps(t[0], idx);
     } else {
       const __m256 bit3 = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28));  // sign bit = idx bit 3
-      const __m256 low = _mm256_blendv_ps(_mm256_permutevar8x32_ps(tb.t[0], idx),
-                                          _mm256_permutevar8x32_ps(tb.t[1], idx), bit3);
+      const __m256 low = _mm256_blendv_ps(_mm256_permutevar8x32_ps(t[0], idx),
+                                          _mm256_permutevar8x32_ps(t[1], idx), bit3);
       if constexpr (B == 4) {
         return low;
       } else {
-        const __m256 high = _mm256_blendv_ps(_mm256_permutevar8x32_ps(tb.t[2], idx),
-                                             _mm256_permutevar8x32_ps(tb.t[3], idx), bit3);
+        const __m256 high = _mm256_blendv_ps(_mm256_permutevar8x32_ps(t[2], idx),
+                                             _mm256_permutevar8x32_ps(t[3], idx), bit3);
         const __m256 bit4 = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 27));
         return _mm256_blendv_ps(low, high, bit4);
       }
     }
   }
 
-  template <class Fn>
-  static void for_each_chunk(int d, const uint8_t* block, Fn&& fn) {
-    const Tables& tb = tables();
-    const uint8_t* packed = block + 2;
-    for (int i = 0; i < d; i += 8, packed += B) fn(i, lookup(tb, unpack(packed)));
+  __m256 chunk(const uint8_t* block, int i) const {
+    return lookup(unpack(block + 2 + size_t(i / 8) * B));
   }
   static float post_scale(const uint8_t* block) { return load_half(block); }
 };

@@ -20,7 +20,7 @@ std::string shape_text(const uint64_t* ne, size_t n) {
 
 std::string type_text(uint32_t id) {
   auto name = ggml_type_name(GgmlType(id));
-  return name.empty() ? "type id " + std::to_string(id) : std::string(name);
+  return name.empty() || name == "unknown" ? "type id " + std::to_string(id) : std::string(name);
 }
 
 }  // namespace

@@ -17,7 +17,7 @@ enum class GgmlType : uint32_t {
   TQ1_0 = 34, TQ2_0 = 35, MXFP4 = 39,
 };
 
-// Name as llama.cpp prints it ("q4_K", "f16"...), or "type<N>" style text via ggml_type_name_or_id.
+// Name as llama.cpp prints it ("q4_K", "f16"...); "unknown" for ids kvant has no name for.
 std::string_view ggml_type_name(GgmlType type);
 // Elements per block and bytes per block for every type kvant knows the geometry of (including ones it
 // cannot compute with, so the loader can still report sizes). nullopt for unknown ids.

@@ -41,7 +41,7 @@ ModelInfo describe(const gguf::File& file, const LlamaWeights& w, const Tokenize
     ModelInfo::Tensor d;
     d.name = t.name;
     auto type_name = ggml_type_name(GgmlType(t.type_id));
-    d.type = type_name.empty() ? "type" + std::to_string(t.type_id) : std::string(type_name);
+    d.type = type_name.empty() || type_name == "unknown" ? "type" + std::to_string(t.type_id) : std::string(type_name);
     d.ne.assign(t.ne.begin(), t.ne.begin() + t.n_dims);
     d.bytes = t.n_bytes;
     info.n_params += t.n_elements;

@@ -51,6 +51,8 @@ Expected<KvCacheConfig> make_kv_config(const Model& model, const SessionParams& 
   KVANT_ASSIGN_OR_RETURN(config.type_v, parse_kv_type(params.cache_type_v));
   KVANT_ASSIGN_OR_RETURN(config.rotate_k, resolve_rotation(params.kv_rotate, config.type_k, hp.head_dim));
   KVANT_ASSIGN_OR_RETURN(config.rotate_v, resolve_rotation(params.kv_rotate, config.type_v, hp.head_dim));
+  config.window = params.kv_window < 0 ? kDefaultKvWindow : uint32_t(params.kv_window);
+  config.max_batch = params.n_batch == 0 ? 512 : params.n_batch;
   Status k_ok = kv_check_head_dim(config.type_k, int(hp.head_dim), config.rotate_k, "K");
   if (!k_ok) return k_ok.with_context(model.info().path);
   Status v_ok = kv_check_head_dim(config.type_v, int(hp.head_dim), config.rotate_v, "V");
@@ -70,6 +72,10 @@ Expected<KvFootprint> kv_footprint(const Model& model, const SessionParams& para
   f.k_bits_per_element = kv_bits_per_element(config.type_k, int(config.head_dim));
   f.v_bits_per_element = kv_bits_per_element(config.type_v, int(config.head_dim));
   f.n_ctx = config.n_ctx;
+  if (kv_window_applies(config)) {
+    const uint64_t slots = std::min(config.window + config.max_batch, config.n_ctx);
+    f.window_bytes = uint64_t(config.n_layer) * config.n_head_kv * slots * 4 * uint64_t(config.head_dim);
+  }
   f.description = kv_cache_description(config);
   return f;
 }
@@ -136,6 +142,7 @@ void Session::reset() {
 }
 
 uint64_t Session::kv_bytes_per_token() const { return impl_->cache.bytes_per_token(); }
+uint64_t Session::kv_window_bytes() const { return impl_->cache.window_bytes(); }
 uint64_t Session::kv_bytes_f16_per_token() const { return impl_->cache.f16_bytes_per_token(); }
 std::string Session::kv_description() const { return impl_->cache.description(); }
 

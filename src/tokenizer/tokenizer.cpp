@@ -322,8 +322,16 @@ std::string Tokenizer::Impl::piece_for(int32_t id) const {
     }
     return bytes;
   }
-  if ((t.attr & tok::kAttrByte) && t.text.size() >= 5) {
-    return std::string(1, static_cast<char>(std::stoi(t.text.substr(3, 2), nullptr, 16)));
+  if (t.attr & tok::kAttrByte) {  // "<0xXX>"
+    const auto hex = [](char c) {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      return -1;
+    };
+    if (t.text.size() >= 5 && hex(t.text[3]) >= 0 && hex(t.text[4]) >= 0) {
+      return std::string(1, static_cast<char>(hex(t.text[3]) * 16 + hex(t.text[4])));
+    }
   }
   return "";
 }

@@ -11,6 +11,7 @@
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
+#include "tokenizer/vocab.h"
 
 namespace kvant {
 namespace {
@@ -166,6 +167,48 @@ TEST(Tokenizer, RefmodelFlags) {
   ASSERT_GE(ids.size(), 2u);
   EXPECT_EQ(ids[0], 1);
   EXPECT_EQ(tokenizer->encode("\n", false, false).back(), 13);  // newline is <0x0A>
+}
+
+TEST(Tokenizer, RefmodelEvalTextTokenCount) {
+  KVANT_REQUIRE_DATA(path, "refmodel/refmodel-f16.gguf");
+  KVANT_REQUIRE_DATA(eval_path, "refmodel/eval.txt");
+  auto tokenizer = load(path);
+  ASSERT_TRUE(tokenizer) << tokenizer.error();
+  const std::string text = test::read_file(eval_path);
+  const std::vector<int32_t> ids = tokenizer->encode(text, true, false);
+  EXPECT_EQ(ids.size(), 798571u);  // llama.cpp's count with BOS (refmodel/README.md)
+  EXPECT_EQ(tokenizer->decode(ids), " " + text);  // BOS first: the prefixed space stays
+}
+
+// The word-by-word SPM shortcut must give exactly the ids of one pass over the whole text.
+TEST(Tokenizer, SpmSplitAtSpacesMatchesWholeText) {
+  KVANT_REQUIRE_DATA(path, "refmodel/refmodel-f16.gguf");
+  KVANT_REQUIRE_DATA(eval_path, "refmodel/eval.txt");
+  auto file = gguf::File::open(path);
+  ASSERT_TRUE(file) << file.error();
+  auto texts = file->get_string_array("tokenizer.ggml.tokens");
+  auto scores = file->get_float_array("tokenizer.ggml.scores");
+  ASSERT_TRUE(texts && scores);
+  tok::Vocab vocab;
+  for (size_t i = 0; i < (*texts)->size(); ++i) {
+    vocab.tokens.push_back({(**texts)[i], (*scores)[i], tok::kAttrNormal});
+    vocab.ids.emplace((**texts)[i], static_cast<int32_t>(i));
+  }
+  ASSERT_TRUE(tok::spm_can_split_at_spaces(vocab.tokens));
+  std::string escaped = "\xE2\x96\x81";
+  for (char c : test::read_file(eval_path).substr(0, 200000) + "  \xF0\x9F\x98\x81 x\xFF y") {
+    escaped += c == ' ' ? std::string("\xE2\x96\x81") : std::string(1, c);
+  }
+  std::vector<int32_t> split, whole;
+  vocab.spm_split_at_spaces = true;
+  tok::spm_encode(vocab, escaped, split);
+  vocab.spm_split_at_spaces = false;
+  tok::spm_encode(vocab, escaped, whole);
+  EXPECT_GT(whole.size(), 40000u);
+  EXPECT_EQ(split, whole);
+  // A vocabulary with a token like "a▁b" must not take the shortcut.
+  vocab.tokens.push_back({"a\xE2\x96\x81" "b", 0.0f, tok::kAttrNormal});
+  EXPECT_FALSE(tok::spm_can_split_at_spaces(vocab.tokens));
 }
 
 // ---- BPE ---------------------------------------------------------------------------------------

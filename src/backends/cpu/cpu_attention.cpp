@@ -1,7 +1,8 @@
 // backends/cpu/cpu_attention.cpp — KV write (encode through the cache's codecs) and causal GQA
 // attention computed directly on the encoded blocks: the query is prepared (rotated) once per head,
 // each cached vector is decoded once for all query heads of its group, and the output is rotated back
-// once per head. No f32 copy of the cache is ever made.
+// once per head. No f32 copy of the cache is ever made. With an f16 window, the most recent tokens are
+// read from the f16 ring instead of the compressed blocks.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -11,12 +12,31 @@
 
 namespace kvant {
 
+namespace {
+
+// Contiguous runs of the ring slots holding positions [first, first + count), in position order.
+struct RingRun {
+  uint32_t slot, count;
+};
+int ring_runs(uint32_t first, uint32_t count, uint32_t ring_slots, RingRun runs[2]) {
+  if (count == 0) return 0;
+  const uint32_t start = first % ring_slots;
+  const uint32_t head = std::min(count, ring_slots - start);
+  runs[0] = {start, head};
+  if (head == count) return 1;
+  runs[1] = {0, count - head};
+  return 2;
+}
+
+}  // namespace
+
 void CpuOps::kv_write(KvCache& cache, int layer, const float* k, const float* v, int n_rows,
                       const int32_t* positions) {
   const KvCacheConfig& c = cache.config();
   const int d = int(c.head_dim);
   const KvCodec& kc = cache.k_codec();
   const KvCodec& vc = cache.v_codec();
+  const uint32_t window = cache.window();
   pool_.parallel_for(int64_t(n_rows) * c.n_head_kv, [&](int64_t begin, int64_t end, unsigned) {
     for (int64_t item = begin; item < end; ++item) {
       const int r = int(item / c.n_head_kv);
@@ -25,6 +45,11 @@ void CpuOps::kv_write(KvCache& cache, int layer, const float* k, const float* v,
       const size_t off = (size_t(r) * c.n_head_kv + h) * d;
       kc.encode(k + off, cache.k_vector(layer, h, cell));
       vc.encode(v + off, cache.v_vector(layer, h, cell));
+      if (window > 0) {
+        const uint32_t slot = cell % cache.window_ring_slots();
+        cache.window_codec().encode(k + off, cache.k_window(layer, h, slot));
+        cache.window_codec().encode(v + off, cache.v_window(layer, h, slot));
+      }
     }
   });
   for (int r = 0; r < n_rows; ++r) cache.cells().occupy(KvCells::cell_for_position(positions[r]), positions[r]);
@@ -38,33 +63,77 @@ void CpuOps::attention(const KvCache& cache, int layer, const float* q, int n_ro
   const float scale = 1.0f / std::sqrt(float(d));
   const KvCodec& kc = cache.k_codec();
   const KvCodec& vc = cache.v_codec();
+  const KvCodec& wc = cache.window_codec();
+  const uint32_t window = cache.window();
   // One work item per (query row, KV head): all `group` query heads of that KV head together.
   pool_.parallel_for(int64_t(n_rows) * c.n_head_kv, [&](int64_t begin, int64_t end, unsigned) {
-    std::vector<float> q_prepared(static_cast<size_t>(group * d)), scaled(static_cast<size_t>(d)), scores;
+    const size_t gd = size_t(group) * d;
+    std::vector<float> q_scaled(gd), q_prepared(gd), scores, part, weights, window_acc(gd);
     for (int64_t item = begin; item < end; ++item) {
       const int r = int(item / c.n_head_kv);
       const uint32_t kv_head = uint32_t(item % c.n_head_kv);
-      const int n_keys = int(KvCells::cell_for_position(positions[r])) + 1;
+      const uint32_t n_keys = KvCells::cell_for_position(positions[r]) + 1;
+      // Keys [0, n_old) come from the compressed blocks, [n_old, n_keys) from the f16 window.
+      const uint32_t n_recent = window > 0 ? std::min(window, n_keys) : 0;
+      const uint32_t n_old = n_keys - n_recent;
+      RingRun runs[2];
+      const int n_runs = window > 0 ? ring_runs(n_old, n_recent, cache.window_ring_slots(), runs) : 0;
+
       const float* q_row = q + (size_t(r) * n_heads + size_t(kv_head) * group) * d;  // [group][d]
-      for (int g = 0; g < group; ++g) {
-        for (int i = 0; i < d; ++i) scaled[i] = q_row[size_t(g) * d + i] * scale;
-        kc.prepare_query(scaled.data(), q_prepared.data() + size_t(g) * d);
-      }
+      for (size_t i = 0; i < gd; ++i) q_scaled[i] = q_row[i] * scale;
+      for (int g = 0; g < group; ++g) kc.prepare_query(q_scaled.data() + size_t(g) * d, q_prepared.data() + size_t(g) * d);
+
+      // scores: [group][n_keys] in position order.
       scores.resize(size_t(group) * n_keys);
-      kc.score_group(group, q_prepared.data(), cache.k_vector(layer, kv_head, 0), cache.k_vector_bytes(), n_keys,
-                     scores.data());
+      auto score_into = [&](const KvCodec& codec, const float* qp, const uint8_t* blocks, size_t stride, uint32_t n,
+                            uint32_t dst_offset) {
+        if (n == 0) return;
+        part.resize(size_t(group) * n);
+        codec.score_group(group, qp, blocks, stride, int(n), part.data());
+        for (int g = 0; g < group; ++g) {
+          std::copy_n(part.data() + size_t(g) * n, n, scores.data() + size_t(g) * n_keys + dst_offset);
+        }
+      };
+      score_into(kc, q_prepared.data(), cache.k_vector(layer, kv_head, 0), cache.k_vector_bytes(), n_old, 0);
+      for (int i = 0, offset = int(n_old); i < n_runs; offset += int(runs[i].count), ++i) {
+        score_into(wc, q_scaled.data(), cache.k_window(layer, kv_head, runs[i].slot), cache.window_vector_bytes(),
+                   runs[i].count, uint32_t(offset));
+      }
       for (int g = 0; g < group; ++g) {  // softmax per query head
         float* s = scores.data() + size_t(g) * n_keys;
         const float max_score = *std::max_element(s, s + n_keys);
         double sum = 0.0;
-        for (int t = 0; t < n_keys; ++t) sum += s[t] = std::exp(s[t] - max_score);
+        for (uint32_t t = 0; t < n_keys; ++t) sum += s[t] = std::exp(s[t] - max_score);
         const float inv = float(1.0 / sum);
-        for (int t = 0; t < n_keys; ++t) s[t] *= inv;
+        for (uint32_t t = 0; t < n_keys; ++t) s[t] *= inv;
       }
+
       float* o = out + (size_t(r) * n_heads + size_t(kv_head) * group) * d;  // [group][d]
-      std::fill(o, o + size_t(group) * d, 0.0f);
-      vc.accumulate_group(group, scores.data(), cache.v_vector(layer, kv_head, 0), cache.v_vector_bytes(), n_keys, o);
+      auto accumulate_from = [&](const KvCodec& codec, const uint8_t* blocks, size_t stride, uint32_t n,
+                                 uint32_t src_offset, float* acc) {
+        if (n == 0) return;
+        weights.resize(size_t(group) * n);
+        for (int g = 0; g < group; ++g) {
+          std::copy_n(scores.data() + size_t(g) * n_keys + src_offset, n, weights.data() + size_t(g) * n);
+        }
+        codec.accumulate_group(group, weights.data(), blocks, stride, int(n), acc);
+      };
+      std::fill(o, o + gd, 0.0f);
+      if (n_runs == 0) {  // no window: accumulate straight from the score rows
+        vc.accumulate_group(group, scores.data(), cache.v_vector(layer, kv_head, 0), cache.v_vector_bytes(),
+                            int(n_keys), o);
+      } else {
+        accumulate_from(vc, cache.v_vector(layer, kv_head, 0), cache.v_vector_bytes(), n_old, 0, o);
+      }
       for (int g = 0; g < group; ++g) vc.finish_output(o + size_t(g) * d);
+      if (n_runs > 0) {
+        std::fill(window_acc.begin(), window_acc.end(), 0.0f);
+        for (int i = 0, offset = int(n_old); i < n_runs; offset += int(runs[i].count), ++i) {
+          accumulate_from(wc, cache.v_window(layer, kv_head, runs[i].slot), cache.window_vector_bytes(),
+                          runs[i].count, uint32_t(offset), window_acc.data());
+        }
+        for (size_t i = 0; i < gd; ++i) o[i] += window_acc[i];
+      }
     }
   });
 }

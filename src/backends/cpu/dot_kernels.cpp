@@ -1,0 +1,51 @@
+// backends/cpu/dot_kernels.cpp — runtime dispatch between the scalar reference dot kernels
+// (QuantTraits::vec_dot) and the AVX2 ones, decided once from the CPU's feature flags.
+#include "backends/cpu/dot_kernels.h"
+
+#include "quant/quant.h"
+
+namespace kvant {
+
+bool cpu_has_avx2() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
+VecDotFn vec_dot_for_isa(GgmlType weight_type, CpuIsa isa) {
+  switch (isa) {
+    case CpuIsa::Scalar: {
+      const QuantTraits* traits = quant_traits(weight_type);
+      return traits ? traits->vec_dot : nullptr;
+    }
+    case CpuIsa::Avx2:
+#if defined(__x86_64__) || defined(__i386__)
+      return cpu_has_avx2() ? avx2::vec_dot(weight_type) : nullptr;
+#else
+      return nullptr;
+#endif
+  }
+  return nullptr;
+}
+
+VecDotX4Fn vec_dot_x4_for_isa(GgmlType weight_type, CpuIsa isa) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (isa == CpuIsa::Avx2 && cpu_has_avx2()) return avx2::vec_dot_x4(weight_type);
+#endif
+  return nullptr;
+}
+
+VecDotFn best_vec_dot(GgmlType weight_type) {
+  if (VecDotFn fast = vec_dot_for_isa(weight_type, CpuIsa::Avx2)) return fast;
+  return vec_dot_for_isa(weight_type, CpuIsa::Scalar);
+}
+
+VecDotX4Fn best_vec_dot_x4(GgmlType weight_type) { return vec_dot_x4_for_isa(weight_type, CpuIsa::Avx2); }
+
+}  // namespace kvant

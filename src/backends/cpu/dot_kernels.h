@@ -1,0 +1,41 @@
+// backends/cpu/dot_kernels.h — picks the fastest weight·activation dot kernel the CPU supports:
+// AVX2/FMA/F16C kernels (dot_kernels_avx2.cpp) where present, else the scalar QuantTraits::vec_dot.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "quant/ggml_type.h"
+
+namespace kvant {
+
+// Dot of one weight row (n elements, weight format) with n activations in the format's vec_dot_type.
+using VecDotFn = float (*)(int64_t n, const void* w, const void* a);
+// Four dots sharing one weight row: out[k] = dot(n, w, a + k * a_stride) for k = 0..3 (a_stride in
+// bytes). Each out[k] equals the matching VecDotFn result exactly (same summation order).
+using VecDotX4Fn = void (*)(int64_t n, const void* w, const void* a, size_t a_stride, float* out);
+
+enum class CpuIsa { Scalar, Avx2 };
+
+// True when the CPU runs AVX2, FMA and F16C (checked once).
+bool cpu_has_avx2();
+
+// The kernel for weight_type on the given ISA; nullptr when that ISA has no kernel for the type, the
+// CPU lacks the ISA, or the type is not a weight format. Used by tests to compare ISAs.
+VecDotFn vec_dot_for_isa(GgmlType weight_type, CpuIsa isa);
+// The 1x4 kernel for weight_type on the given ISA, or nullptr (as vec_dot_for_isa).
+VecDotX4Fn vec_dot_x4_for_isa(GgmlType weight_type, CpuIsa isa);
+
+// Fastest available kernel: AVX2 when the CPU has it and a kernel exists, else scalar. nullptr only
+// for types that are not weight formats.
+VecDotFn best_vec_dot(GgmlType weight_type);
+// Fastest 1x4 kernel, or nullptr when there is none (callers then use best_vec_dot per row).
+VecDotX4Fn best_vec_dot_x4(GgmlType weight_type);
+
+namespace avx2 {
+// Defined in dot_kernels_avx2.cpp; call only when cpu_has_avx2(). nullptr for types without a kernel.
+VecDotFn vec_dot(GgmlType weight_type);
+VecDotX4Fn vec_dot_x4(GgmlType weight_type);
+}  // namespace avx2
+
+}  // namespace kvant
