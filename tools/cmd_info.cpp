@@ -61,11 +61,16 @@ int cmd_info(const std::vector<std::string>& args) {
   }
   auto kv = kv_footprint(**model, session);
   if (!kv) return fail("info", kv.error());
-  std::printf("kv cache:     %s; %.3f / %.3f bits per element (K / V); %s per token; %s at ctx %u; %.2fx smaller than f16 (%s)\n",
-              kv->description.c_str(), kv->k_bits_per_element, kv->v_bits_per_element,
-              human_bytes(kv->bytes_per_token).c_str(), human_bytes(kv->bytes_per_token * kv->n_ctx).c_str(), kv->n_ctx,
-              double(kv->f16_bytes_per_token) / double(kv->bytes_per_token),
-              human_bytes(kv->f16_bytes_per_token * kv->n_ctx).c_str());
+  const uint64_t total = kv->bytes_per_token * kv->n_ctx + kv->window_bytes;
+  const uint64_t f16_total = kv->f16_bytes_per_token * kv->n_ctx;
+  std::printf("kv cache:     %s\n", kv->description.c_str());
+  std::printf("kv bits/elem: K %.3f, V %.3f (f16: 16)\n", kv->k_bits_per_element, kv->v_bits_per_element);
+  std::printf("kv per token: %llu bytes (f16: %llu bytes, %.2fx)\n", static_cast<unsigned long long>(kv->bytes_per_token),
+              static_cast<unsigned long long>(kv->f16_bytes_per_token),
+              double(kv->f16_bytes_per_token) / double(kv->bytes_per_token));
+  std::printf("kv at ctx %u: %llu bytes = %s (f16 window %s included; f16 cache: %s, %.2fx)\n", kv->n_ctx,
+              static_cast<unsigned long long>(total), human_bytes(total).c_str(), human_bytes(kv->window_bytes).c_str(),
+              human_bytes(f16_total).c_str(), double(f16_total) / double(total));
   return 0;
 }
 

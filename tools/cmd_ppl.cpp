@@ -32,8 +32,14 @@ int cmd_ppl(const std::vector<std::string>& args) {
   auto model = Model::load(model_path);
   if (!model) return fail("ppl", model.error());
 
-  std::fprintf(stderr, "kvant ppl: %s on %s, ctx %u, KV K %s / V %s\n", model_path.c_str(), text_path.c_str(),
-               params.n_ctx, session.cache_type_k.c_str(), session.cache_type_v.c_str());
+  SessionParams sized = session;
+  sized.n_ctx = params.n_ctx;
+  auto kv = kv_footprint(**model, sized);
+  if (!kv) return fail("ppl", kv.error());
+  std::fprintf(stderr, "kvant ppl: %s on %s, ctx %u, KV %s: %llu bytes per token (%.2fx smaller than f16), %s at ctx %u\n",
+               model_path.c_str(), text_path.c_str(), params.n_ctx, kv->description.c_str(),
+               static_cast<unsigned long long>(kv->bytes_per_token), double(kv->f16_bytes_per_token) / double(kv->bytes_per_token),
+               human_bytes(kv->bytes_per_token * params.n_ctx + kv->window_bytes).c_str(), params.n_ctx);
   auto result = compute_perplexity(*model, session, *text, params, [](int chunk, double ppl) {
     std::fprintf(stderr, "[%d]%.4f,", chunk, ppl);
     std::fflush(stderr);
@@ -45,8 +51,10 @@ int cmd_ppl(const std::vector<std::string>& args) {
     std::printf("{\"ppl\": %.6f, \"ppl_err\": %.6f, \"n_tokens_scored\": %llu, \"n_chunks\": %d", r.ppl, r.ppl_err,
                 static_cast<unsigned long long>(r.n_tokens_scored), r.n_chunks);
     if (r.has_kl) std::printf(", \"kld_mean\": %.8f, \"kld_err\": %.8f, \"same_top_pct\": %.4f", r.kld_mean, r.kld_err, r.same_top_pct);
-    std::printf(", \"ctx\": %u, \"cache_type_k\": \"%s\", \"cache_type_v\": \"%s\"}\n", params.n_ctx,
-                session.cache_type_k.c_str(), session.cache_type_v.c_str());
+    std::printf(", \"ctx\": %u, \"cache_type_k\": \"%s\", \"cache_type_v\": \"%s\", \"kv_bytes_per_token\": %llu, "
+                "\"kv_ratio_to_f16\": %.4f}\n", params.n_ctx, session.cache_type_k.c_str(), session.cache_type_v.c_str(),
+                static_cast<unsigned long long>(kv->bytes_per_token),
+                double(kv->f16_bytes_per_token) / double(kv->bytes_per_token));
   } else {
     if (r.has_kl) {
       std::printf("Mean KLD: %.6f +/- %.6f\nSame top token: %.3f %%\n", r.kld_mean, r.kld_err, r.same_top_pct);

@@ -105,7 +105,9 @@ int cmd_run(const std::vector<std::string>& args) {
   std::fprintf(stderr, "kvant run: prompt %zu tokens in %.3f s (%.1f tok/s); generated %d tokens in %.3f s (%.1f tok/s); stop: %s\n",
                tokens.size(), prompt_s, double(tokens.size()) / std::max(prompt_s, 1e-9), generated, gen_s,
                double(generated) / std::max(gen_s, 1e-9), stop_reason.c_str());
-  std::fprintf(stderr, "kvant run: KV cache %s at %u tokens\n", human_bytes(s.kv_bytes_per_token() * s.n_past()).c_str(), s.n_past());
+  std::fprintf(stderr, "kvant run: KV cache %s at %u tokens (+%s f16 window; f16 cache would be %s)\n",
+               human_bytes(s.kv_bytes_per_token() * s.n_past()).c_str(), s.n_past(), human_bytes(s.kv_window_bytes()).c_str(),
+               human_bytes(s.kv_bytes_f16_per_token() * s.n_past()).c_str());
   return 0;
 }
 

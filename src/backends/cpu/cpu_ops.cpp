@@ -3,9 +3,11 @@
 // cpu_attention.cpp.
 #include "backends/cpu/cpu_ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
+#include "backends/cpu/dot_kernels.h"
 #include "quant/quant.h"
 
 namespace kvant {
@@ -44,12 +46,24 @@ void CpuOps::matmul(const WeightView& w, const float* x, int n_rows, float* y) {
     }
   });
   const int64_t n_out = w.n_out, n_in = w.n_in;
-  auto dot = traits->vec_dot;
+  const VecDotFn dot = best_vec_dot(w.type);
+  const VecDotX4Fn dot4 = best_vec_dot_x4(w.type);  // one weight-row load serves 4 activation rows
+  // Activation rows are taken kRowTile at a time so they stay in cache while the weight rows stream.
+  constexpr int kRowTile = 32;
   pool_.parallel_for(n_out, [&](int64_t begin, int64_t end, unsigned) {
-    for (int64_t j = begin; j < end; ++j) {
-      const uint8_t* wrow = w.row(j);
-      for (int r = 0; r < n_rows; ++r) {
-        y[size_t(r) * n_out + j] = dot(n_in, wrow, act + size_t(r) * act_row_bytes);
+    for (int r0 = 0; r0 < n_rows; r0 += kRowTile) {
+      const int r1 = std::min(n_rows, r0 + kRowTile);
+      for (int64_t j = begin; j < end; ++j) {
+        const uint8_t* wrow = w.row(j);
+        int r = r0;
+        if (dot4) {
+          for (; r + 4 <= r1; r += 4) {
+            float out[4];
+            dot4(n_in, wrow, act + size_t(r) * act_row_bytes, act_row_bytes, out);
+            for (int k = 0; k < 4; ++k) y[size_t(r + k) * n_out + j] = out[k];
+          }
+        }
+        for (; r < r1; ++r) y[size_t(r) * n_out + j] = dot(n_in, wrow, act + size_t(r) * act_row_bytes);
       }
     }
   });
