@@ -53,12 +53,16 @@ void print_table(const std::string& dir, const std::vector<KvDumpPair>& dumps, i
   std::string layers;
   std::set<std::string> shapes;
   for (const KvDumpPair& p : dumps) {
-    layers += (layers.empty() ? "" : ",") + std::to_string(p.keys.layer);
+    if (!layers.empty()) layers += ',';
+    layers += std::to_string(p.keys.layer);
     shapes.insert(std::to_string(p.keys.num_heads) + " heads x " + std::to_string(p.keys.seq_len) +
                   " tokens x head_dim " + std::to_string(p.keys.head_dim));
   }
   std::string shape_text;
-  for (const std::string& s : shapes) shape_text += (shape_text.empty() ? "" : "; ") + s;
+  for (const std::string& s : shapes) {
+    if (!shape_text.empty()) shape_text += "; ";
+    shape_text += s;
+  }
   const KvQualityCounts c = kv_quality_counts(dumps, query_every);
   std::printf("KV dumps: %s — layers %s (keys + values files each), %s\n", dir.c_str(), layers.c_str(),
               shape_text.c_str());

@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <cstdlib>
+#include <string>
+#include "core/fp16.h"
 
 #include "backends/cpu/dot_kernels.h"
 #include "quant/quant.h"
@@ -46,8 +49,12 @@ void CpuOps::matmul(const WeightView& w, const float* x, int n_rows, float* y) {
     }
   });
   const int64_t n_out = w.n_out, n_in = w.n_in;
-  const VecDotFn dot = best_vec_dot(w.type);
-  const VecDotX4Fn dot4 = best_vec_dot_x4(w.type);  // one weight-row load serves 4 activation rows
+  VecDotFn dot = best_vec_dot(w.type);
+  VecDotX4Fn dot4 = best_vec_dot_x4(w.type);
+  static const char* mode = getenv("KVANT_DOT_MODE");
+  if (mode && std::string(mode) == "scalar") { dot = traits->vec_dot; dot4 = nullptr; }
+  if (mode && std::string(mode) == "x1") { dot4 = nullptr; }
+  if (mode && std::string(mode) == "double" && w.type == GgmlType::F16) { dot4 = nullptr; dot = [](int64_t n, const void* wv, const void* av) { const uint16_t* a = (const uint16_t*)av; const uint16_t* ww = (const uint16_t*)wv; double s = 0; for (int64_t i = 0; i < n; ++i) s += double(fp16_to_fp32(ww[i])) * fp16_to_fp32(a[i]); return float(s); }; }  // one weight-row load serves 4 activation rows
   // Activation rows are taken kRowTile at a time so they stay in cache while the weight rows stream.
   constexpr int kRowTile = 32;
   pool_.parallel_for(n_out, [&](int64_t begin, int64_t end, unsigned) {
