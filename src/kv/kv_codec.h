@@ -10,7 +10,7 @@
 //   codec.accumulate_group(G, p, vblocks, stride, n, acc)   acc[h*d + i] += Σ_t p[h*n+t] v_t[i]
 //   codec.finish_output(acc + h*d)                   once per head after all accumulate calls
 // For rotated types (turbo_kv_*, rotated q8_0/q4_0) q and acc live in the rotated basis between
-// prepare_query and finish_output. Block layouts are documented in docs/KV-CODECS.md.
+// prepare_query and finish_output. Block layouts are documented in docs/FORMATS.md (KV-cache codecs).
 #pragma once
 
 #include <cstddef>

@@ -15,7 +15,7 @@ namespace {
 
 // After the first σ-based assignment, alternate "re-assign indices to x'/s" and "refit s" until no
 // index changes, at most this many times. Each step can only lower ‖x' − s·c‖². On N(0,1) data at
-// d = 128 this lowers the normalised MSE by 3-7 % versus no refinement (docs/KV-CODECS.md).
+// d = 128 this lowers the normalised MSE by 3-7 % versus no refinement (docs/FORMATS.md (KV-cache codecs)).
 constexpr int kMaxRefineSteps = 8;
 
 template <int B>

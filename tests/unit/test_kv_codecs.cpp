@@ -308,7 +308,7 @@ double normalised_mse(const KvCodec& codec, const std::vector<float>& x, int n) 
 TEST(Turbo, GaussianRoundTripMseNearLloydMax) {
   // Budget: 1.05 x the Lloyd–Max distortion of N(0,1) at b bits (0.1175 / 0.0345 / 0.0095 / 0.0025).
   // TurboQuant's rounded figures are 0.117 / 0.03 / 0.009; no b-bit scalar quantiser can reach
-  // 0.03 at 3 bits on Gaussian coordinates, see docs/KV-CODECS.md.
+  // 0.03 at 3 bits on Gaussian coordinates, see docs/FORMATS.md (KV-cache codecs).
   const KvType types[] = {KvType::TURBO_2B, KvType::TURBO_3B, KvType::TURBO_4B, KvType::TURBO_5B};
   for (int d : {64, 96, 128, 256}) {
     const int n = 4096 * 128 / d;
