@@ -81,11 +81,27 @@ class Session {
   uint32_t n_past() const;
   uint32_t n_ctx() const;
   void reset();  // forgets all cached tokens
+  // Every token evaluated so far (n_past() of them), in order.
+  const std::vector<int32_t>& tokens() const;
+  // Forgets the tokens after the first n_tokens (no-op when n_tokens >= n_past()). With an f16 window
+  // (compressed caches) at most n_batch tokens can be dropped at once; more is an error (then reset()).
+  Status truncate(uint32_t n_tokens);
+  // Saves the evaluated tokens and their KV cache to a file (format: docs/FORMATS.md, "Saved KV
+  // context"); load_kv replaces this session's cache with a saved one after checking model, K/V types,
+  // rotation, window, context capacity and the checksum. After load_kv there are no logits: evaluate
+  // at least one token (e.g. truncate(n_past() - 1) and eval the last token again).
+  Status save_kv(const std::string& path) const;
+  Status load_kv(const std::string& path);
   // KV cache accounting.
   uint64_t kv_bytes_per_token() const;
   uint64_t kv_bytes_f16_per_token() const;
   uint64_t kv_window_bytes() const;  // fixed bytes of the recent-token f16 window
   std::string kv_description() const;  // "K f16, V f16"
+
+  // For benchmarks only: appends n_tokens positions whose K and V are seeded N(0,1) values, encoded
+  // through the same cache write path as eval, without running the model (no logits change). Attention
+  // at the resulting depth costs exactly what it costs after a real prompt. Errors when it overflows.
+  Status fill_for_benchmark(uint32_t n_tokens, uint64_t seed = 0);
 
   ~Session();
   struct Impl;

@@ -3,6 +3,8 @@
 
 #include "backends/cpu/cpu_ops.h"
 #include "kv/kv_cache.h"
+#include "kv/kv_serialize.h"
+#include "runtime/fingerprint.h"
 #include "runtime/model_impl.h"
 
 namespace kvant {
@@ -17,6 +19,7 @@ struct Session::Impl {
   int n_logit_rows = 0;
   uint32_t n_past = 0;
   std::vector<int32_t> positions;
+  std::vector<int32_t> tokens;  // every token evaluated so far, in position order (n_past of them)
 
   Impl(std::shared_ptr<const Model> m, const SessionParams& p, KvCache c)
       : model(std::move(m)), params(p), ops(p.n_threads), cache(std::move(c)) {}
@@ -122,6 +125,7 @@ Status Session::eval(const std::vector<int32_t>& tokens, bool all_logits) {
       llama_forward(w, s.ops, s.cache, tokens.data() + start, s.positions.data(), n, false, s.scratch, out);
     }
     s.n_past += uint32_t(n);
+    s.tokens.insert(s.tokens.end(), tokens.begin() + start, tokens.begin() + start + n);
   }
   return Status::ok();
 }
@@ -138,12 +142,79 @@ uint32_t Session::n_ctx() const { return impl_->params.n_ctx; }
 
 void Session::reset() {
   impl_->n_past = 0;
+  impl_->tokens.clear();
   impl_->cache.cells().clear();
+}
+
+const std::vector<int32_t>& Session::tokens() const { return impl_->tokens; }
+
+Status Session::truncate(uint32_t n_tokens) {
+  Impl& s = *impl_;
+  if (n_tokens >= s.n_past) return Status::ok();
+  // The f16 window ring keeps window + max_batch positions: dropping more than max_batch tokens would
+  // leave ring slots of the kept recent positions overwritten by the forgotten ones.
+  const KvCache& c = s.cache;
+  if (c.window() > 0 && s.n_past - n_tokens > c.window_ring_slots() - c.window()) {
+    return Status::error("truncate: cannot drop " + std::to_string(s.n_past - n_tokens) +
+                         " tokens with an f16 window (at most " + std::to_string(c.window_ring_slots() - c.window()) + ")");
+  }
+  s.n_past = n_tokens;
+  s.tokens.resize(n_tokens);
+  s.cache.cells().truncate(n_tokens);
+  return Status::ok();
+}
+
+Status Session::save_kv(const std::string& path) const {
+  return kv_save(impl_->cache, impl_->tokens, model_fingerprint(*impl_->model), path);
+}
+
+Status Session::load_kv(const std::string& path) {
+  Impl& s = *impl_;
+  auto tokens = kv_load(s.cache, model_fingerprint(*s.model), path);
+  s.n_past = tokens ? uint32_t(tokens->size()) : 0;
+  s.tokens = tokens ? std::move(tokens).value() : std::vector<int32_t>{};
+  s.n_logit_rows = 0;  // no logits until the next eval
+  return tokens.status();
 }
 
 uint64_t Session::kv_bytes_per_token() const { return impl_->cache.bytes_per_token(); }
 uint64_t Session::kv_window_bytes() const { return impl_->cache.window_bytes(); }
 uint64_t Session::kv_bytes_f16_per_token() const { return impl_->cache.f16_bytes_per_token(); }
 std::string Session::kv_description() const { return impl_->cache.description(); }
+
+// Benchmark fill: seeded pseudo-Gaussian K/V rows (Irwin–Hall sum of 4 uniforms, mean 0, variance 1)
+// written through ops.kv_write in batches of n_batch, as eval's forward pass writes them.
+Status Session::fill_for_benchmark(uint32_t n_tokens, uint64_t seed) {
+  Impl& s = *impl_;
+  if (uint64_t(s.n_past) + n_tokens > s.params.n_ctx) {
+    return Status::error("fill_for_benchmark: " + std::to_string(n_tokens) + " tokens do not fit in the context of " +
+                         std::to_string(s.params.n_ctx) + " (" + std::to_string(s.n_past) + " already used)");
+  }
+  const Hparams& hp = s.model->impl().weights.hp;
+  const size_t row = size_t(hp.n_head_kv) * hp.head_dim;
+  uint64_t state = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
+  auto uniform = [&state]() {  // splitmix64 -> [0, 1)
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return float((z ^ (z >> 31)) >> 40) * (1.0f / 16777216.0f);
+  };
+  std::vector<float> k, v;
+  for (uint32_t start = 0; start < n_tokens; start += s.params.n_batch) {
+    const uint32_t n = std::min(s.params.n_batch, n_tokens - start);
+    s.positions.resize(n);
+    for (uint32_t i = 0; i < n; ++i) s.positions[i] = int32_t(s.n_past + i);
+    k.resize(n * row);
+    v.resize(n * row);
+    for (uint32_t layer = 0; layer < hp.n_layer; ++layer) {
+      for (std::vector<float>* buf : {&k, &v}) {
+        for (float& x : *buf) x = (uniform() + uniform() + uniform() + uniform() - 2.0f) * 1.7320508f;
+      }
+      s.ops.kv_write(s.cache, int(layer), k.data(), v.data(), int(n), s.positions.data());
+    }
+    s.n_past += n;
+  }
+  return Status::ok();
+}
 
 }  // namespace kvant

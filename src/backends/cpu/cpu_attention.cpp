@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_ops.h"
+#include "backends/cpu/softmax.h"
 #include "kv/kv_cache.h"
 
 namespace kvant {
@@ -99,14 +100,7 @@ void CpuOps::attention(const KvCache& cache, int layer, const float* q, int n_ro
         score_into(wc, q_scaled.data(), cache.k_window(layer, kv_head, runs[i].slot), cache.window_vector_bytes(),
                    runs[i].count, uint32_t(offset));
       }
-      for (int g = 0; g < group; ++g) {  // softmax per query head
-        float* s = scores.data() + size_t(g) * n_keys;
-        const float max_score = *std::max_element(s, s + n_keys);
-        double sum = 0.0;
-        for (uint32_t t = 0; t < n_keys; ++t) sum += s[t] = std::exp(s[t] - max_score);
-        const float inv = float(1.0 / sum);
-        for (uint32_t t = 0; t < n_keys; ++t) s[t] *= inv;
-      }
+      for (int g = 0; g < group; ++g) softmax(scores.data() + size_t(g) * n_keys, n_keys);
 
       float* o = out + (size_t(r) * n_heads + size_t(kv_head) * group) * d;  // [group][d]
       auto accumulate_from = [&](const KvCodec& codec, const uint8_t* blocks, size_t stride, uint32_t n,

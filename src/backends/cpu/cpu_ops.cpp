@@ -55,6 +55,8 @@ void CpuOps::matmul(const WeightView& w, const float* x, int n_rows, float* y) {
   static const char* mode = getenv("KVANT_DOT_MODE");
   if (mode && std::string(mode) == "scalar") { dot = traits->vec_dot; dot4 = nullptr; }
   if (mode && std::string(mode) == "x1") { dot4 = nullptr; }
+  if (mode && std::string(mode) == "rev" && w.type == GgmlType::F16) { dot4 = nullptr; dot = [](int64_t n, const void* wv, const void* av) { const uint16_t* a = (const uint16_t*)av; const uint16_t* ww = (const uint16_t*)wv; float s = 0; for (int64_t i = n - 1; i >= 0; --i) s += fp16_to_fp32(ww[i]) * fp16_to_fp32(a[i]); return s; }; }
+  if (mode && std::string(mode) == "pert" && w.type == GgmlType::F16) { dot4 = nullptr; dot = [](int64_t n, const void* wv, const void* av) { const uint16_t* a = (const uint16_t*)av; const uint16_t* ww = (const uint16_t*)wv; double s = 0; for (int64_t i = 0; i < n; ++i) s += double(fp16_to_fp32(ww[i])) * fp16_to_fp32(a[i]); return float(s * (1 + 3e-8)); }; }
   if (mode && std::string(mode) == "cmp" && w.type == GgmlType::F16) {
     double worst = 0; double worst_ref = 0, worst_got = 0, worst_abs = 0; int64_t wj = 0; int wr = 0;
     for (int r = 0; r < n_rows; r += 1) for (int64_t j = r % 13; j < w.n_out; j += 13) {
