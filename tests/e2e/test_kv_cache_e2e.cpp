@@ -55,8 +55,12 @@ TEST(KvCacheE2E, EveryKvCombinationRunsAndStaysCloseToF32) {
       const double d = rel_diff(got, base);
       // Loose sanity bound (a broken codec or attention path gives > 1): 2-bit is the noisiest.
       EXPECT_LT(d, 0.6) << "relative logits difference " << d;
-      if (std::string(k) == "f32" && std::string(v) == "f32") EXPECT_EQ(d, 0.0);
-      if (std::string(k) == "f16" && std::string(v) == "f16") EXPECT_LT(d, 0.05);
+      if (std::string(k) == "f32" && std::string(v) == "f32") {
+        EXPECT_EQ(d, 0.0);
+      }
+      if (std::string(k) == "f16" && std::string(v) == "f16") {
+        EXPECT_LT(d, 0.05);
+      }
     }
   }
 }

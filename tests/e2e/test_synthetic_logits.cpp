@@ -78,7 +78,9 @@ TEST_P(SyntheticModel, LogitsMatchLlamaCppWithF32Attention) {
   std::printf("[ logits ] %-24s f32 KV vs kvf32-faoff: max|d| %.3g (%.2g x std)  rms %.2g x std\n", GetParam(),
               c.max_abs, c.max_abs / c.ref_std, c.rms / c.ref_std);
   EXPECT_LE(c.max_abs, 0.1 * c.ref_std);
-  if (std::string(GetParam()) == "synth-llama-F32.gguf") EXPECT_LE(c.max_abs, 1e-3 * c.ref_std);
+  if (std::string(GetParam()) == "synth-llama-F32.gguf") {
+    EXPECT_LE(c.max_abs, 1e-3 * c.ref_std);
+  }
   const double margin = files["logits"]["kvf32-faoff"]["top1_minus_top2"].get<double>();
   if (margin > 0.25 * c.ref_std) {
     const float* l = session->logits();
