@@ -1,5 +1,6 @@
 // tools/cmd_bench.cpp — `kvant bench`: llama-bench style throughput (pp<P>, tg<N>, tg<N>@d<D>) with
 // GB/s and the fraction of a measured memory-read ceiling; a table, JSON or CSV on stdout, progress on stderr.
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <tuple>
@@ -77,6 +78,7 @@ std::vector<Field> fields(const BenchResult& r, const std::string& model, double
   return {
       {"test", r.test, true},
       {"backend", r.config.backend, true},
+      {"backend_used", r.backend_used, true},
       {"ctk", r.config.cache_type_k, true},
       {"ctv", r.config.cache_type_v, true},
       {"threads", std::to_string(r.config.n_threads)},
@@ -145,8 +147,7 @@ void print_table(const std::vector<BenchResult>& results, const std::vector<std:
   std::vector<Key> order;
   std::map<Key, std::map<std::string, const BenchResult*>> rows;
   for (const BenchResult& r : results) {
-    const uint32_t threads = backends.size() == 1 ? r.config.n_threads : 0;
-    Key key{r.config.cache_type_k, r.config.cache_type_v, threads, r.test};
+    Key key{r.config.cache_type_k, r.config.cache_type_v, r.config.n_threads, r.test};
     if (!rows.count(key)) order.push_back(key);
     rows[key][r.config.backend] = &r;
   }
@@ -190,11 +191,12 @@ void print_table(const std::vector<BenchResult>& results, const std::vector<std:
     widths[j] = width(header[j]);
     for (const auto& row : cells) widths[j] = std::max(widths[j], width(row[j]));
   }
+  const size_t first_number_column = backends.size() == 1 ? 7 : 6;
   auto print_row = [&](const std::vector<std::string>& row, bool right_numbers) {
     std::printf("|");
     for (size_t j = 0; j < row.size(); ++j) {
       const std::string pad(widths[j] - width(row[j]), ' ');
-      const bool right = right_numbers && j >= 7 - (backends.size() == 1 ? 0 : 1);
+      const bool right = right_numbers && j >= first_number_column;
       std::printf(" %s%s%s |", right ? pad.c_str() : "", row[j].c_str(), right ? "" : pad.c_str());
     }
     std::printf("\n");

@@ -5,11 +5,12 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "kv_context.h"
 
 namespace kvant::cli {
 
 int cmd_run(const std::vector<std::string>& args) {
-  std::string model_path, prompt, prompt_file, logits_out;
+  std::string model_path, prompt, prompt_file, logits_out, save_kv, load_kv;
   int32_t n_predict = 128;
   bool ignore_eos = false, no_special = false;
   SessionParams session;
@@ -27,6 +28,8 @@ int cmd_run(const std::vector<std::string>& args) {
   p.option({"--repeat-last-n"}, &sampling.repeat_last_n, "N", "tokens the penalty looks back (default 64)", 0, 1 << 24);
   p.option({"-s", "--seed"}, &sampling.seed, "N", "sampling seed (default: random)");
   p.option({"--logits-out"}, &logits_out, "FILE", "write the last prompt position's logits (raw f32 LE)");
+  p.option({"--save-kv"}, &save_kv, "FILE", "save the tokens and KV cache after generation");
+  p.option({"--load-kv"}, &load_kv, "FILE", "start from a saved KV context (the prompt must begin with its tokens)");
   p.flag({"--ignore-eos"}, &ignore_eos, "keep generating after end-of-generation tokens");
   p.flag({"--no-special"}, &no_special, "do not parse special tokens written in the prompt");
   add_session_options(p, session);
@@ -66,7 +69,16 @@ int cmd_run(const std::vector<std::string>& args) {
 
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
-  if (Status st = s.eval(tokens); !st) return fail("run", st.message());
+  size_t n_reused = 0;  // prompt tokens restored from --load-kv instead of evaluated
+  if (!load_kv.empty()) {
+    auto reused = resume_from_saved(s, load_kv, tokens);
+    if (!reused) return fail("run", reused.error());
+    n_reused = *reused;
+    std::fprintf(stderr, "kvant run: loaded %zu tokens from %s\n", n_reused, load_kv.c_str());
+  }
+  if (Status st = s.eval(std::vector<int32_t>(tokens.begin() + long(n_reused), tokens.end())); !st) {
+    return fail("run", st.message());
+  }
   const auto t1 = Clock::now();
   if (!logits_out.empty()) {
     FILE* f = std::fopen(logits_out.c_str(), "wb");
@@ -99,6 +111,9 @@ int cmd_run(const std::vector<std::string>& args) {
     if (Status st = s.eval({next}); !st) return fail("run", st.message());
   }
   if (isatty(fileno(stdout))) std::fputc('\n', stdout);  // keep piped output byte-exact
+  if (!save_kv.empty()) {
+    if (Status st = s.save_kv(save_kv); !st) return fail("run", st.message());
+  }
   const auto t2 = Clock::now();
   const double prompt_s = std::chrono::duration<double>(t1 - t0).count();
   const double gen_s = std::chrono::duration<double>(t2 - t1).count();

@@ -16,6 +16,7 @@ void add_session_options(ArgParser& p, SessionParams& s) {
   p.option({"-ctv", "--cache-type-v", "-v"}, &s.cache_type_v, "TYPE", "V cache type (default f16)");
   p.option({"--kv-rotate"}, &s.kv_rotate, "auto|on|off", "Hadamard rotation for q8_0/q4_0 caches (default auto: on)");
   p.option({"--kv-window"}, &s.kv_window, "N", "recent tokens kept in f16 (default: built-in)", -1, 1 << 24);
+  p.option({"--backend"}, &s.backend, "auto|cpu|cuda", "compute backend (default auto: CUDA when present and the model fits)");
 }
 
 int fail(const std::string& command, const std::string& message) {

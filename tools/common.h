@@ -29,5 +29,8 @@ int cmd_ppl(const std::vector<std::string>& args);
 int cmd_tokenize(const std::vector<std::string>& args);
 int cmd_synth(const std::vector<std::string>& args);
 int cmd_kvq(const std::vector<std::string>& args);
+int cmd_chat(const std::vector<std::string>& args);
+int cmd_serve(const std::vector<std::string>& args);
+int cmd_bench(const std::vector<std::string>& args);
 
 }  // namespace kvant::cli

@@ -16,10 +16,13 @@ struct Command {
 
 const Command kCommands[] = {
     {"run", kvant::cli::cmd_run, "generate text from a prompt"},
+    {"chat", kvant::cli::cmd_chat, "interactive chat over stdin with the model's chat template"},
+    {"serve", kvant::cli::cmd_serve, "OpenAI-compatible HTTP server (chat/completions, completions, models)"},
     {"ppl", kvant::cli::cmd_ppl, "perplexity / KL-divergence on a text file (llama.cpp method)"},
     {"info", kvant::cli::cmd_info, "print a model's architecture, hparams, tokenizer, tensors and KV sizes"},
     {"tokenize", kvant::cli::cmd_tokenize, "print the token ids of a text"},
     {"kvq", kvant::cli::cmd_kvq, "quality of every KV-cache type on real K/V dumps (MSE, inner product, attention)"},
+    {"bench", kvant::cli::cmd_bench, "throughput like llama-bench (pp, tg, tg@depth) with GB/s and roofline"},
     {"synth", kvant::cli::cmd_synth, "write a GGUF with seeded random weights of a named shape"},
 };
 

@@ -41,6 +41,7 @@ struct BenchParams {
 struct BenchResult {
   std::string test;         // BenchTest::name()
   BenchConfig config;       // n_threads resolved to the count used
+  std::string backend_used;  // Session::backend_name(): "cpu" or "cuda" (what "auto" resolved to)
   uint32_t n_prompt = 0, n_gen = 0, depth = 0;
   int reps = 0;
   double tps_mean = 0, tps_sd = 0;      // tokens per second over the timed repetitions
@@ -50,7 +51,7 @@ struct BenchResult {
   uint64_t kv_bytes_per_token = 0;      // cache bytes one stored token occupies (K + V, all layers)
   uint64_t kv_bytes_read_per_token = 0; // mean KV bytes read per processed token of this test
   double gbps = 0;                      // (weights + KV) bytes read per second, 1e9 bytes
-  double roofline_frac = 0;             // gbps / measured memory-read bandwidth
+  double roofline_frac = 0;             // gbps / measured host memory-read bandwidth; 0 off the CPU
   std::vector<double> samples_tps;      // one per timed repetition
 };
 

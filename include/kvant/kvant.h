@@ -66,6 +66,7 @@ struct SessionParams {
   std::string cache_type_v = "f16";
   std::string kv_rotate = "auto";  // auto|on|off (rotation for q8_0/q4_0)
   int32_t kv_window = -1;          // recent tokens also kept in f16 for compressed caches; -1: default (128)
+  std::string backend = "auto";    // auto|cpu|cuda (auto: CUDA when a device is present and the model fits)
 };
 
 // A sequence being decoded: owns the KV cache and the logits of the last evaluated batch.
@@ -97,6 +98,8 @@ class Session {
   uint64_t kv_bytes_f16_per_token() const;
   uint64_t kv_window_bytes() const;  // fixed bytes of the recent-token f16 window
   std::string kv_description() const;  // "K f16, V f16"
+  std::string backend_name() const;    // "cpu" or "cuda": the backend this session runs on
+  int kernels_per_token() const;       // CUDA: kernel nodes of the captured decode graph (0 on CPU / before)
 
   // For benchmarks only: appends n_tokens positions whose K and V are seeded N(0,1) values, encoded
   // through the same cache write path as eval, without running the model (no logits change). Attention

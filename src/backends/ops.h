@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "quant/ggml_type.h"
@@ -33,9 +34,38 @@ struct RopeConfig {
   const float* freq_factors = nullptr;  // rope_dim/2 divisors (Llama 3 rope_freqs), optional
 };
 
+// One forward pass as the model sees it: n tokens at positions, and where the caller wants the logits
+// (host memory, n_logits floats).
+struct ForwardBatch {
+  const int32_t* tokens = nullptr;
+  const int32_t* positions = nullptr;
+  int n = 0;
+  float* logits = nullptr;
+  size_t n_logits = 0;
+};
+
 class Ops {
  public:
   virtual ~Ops() = default;
+
+  // --- Backend hooks around a forward pass (the defaults suit a host backend: they do nothing). ---
+  // "cpu", "cuda".
+  virtual const char* name() const { return "cpu"; }
+  // Activation memory of n floats that this backend's ops read and write (host memory by default;
+  // device memory on a GPU backend). Owned by the backend, valid until it is destroyed.
+  virtual float* alloc_activations(size_t n) {
+    host_activations_.push_back(std::make_unique<float[]>(n));
+    return host_activations_.back().get();
+  }
+  // Called before the ops of one forward pass; the ops then receive the same tokens and positions
+  // pointers. Returns where the final projection must write the logits (batch.logits by default; a GPU
+  // backend returns a device buffer and copies it to batch.logits in end_forward). A backend may
+  // record the ops between begin_forward and end_forward and replay them (CUDA graphs).
+  virtual float* begin_forward(const ForwardBatch& batch) { return batch.logits; }
+  // Called after the last op of a forward pass; batch.logits holds the logits when it returns.
+  virtual void end_forward() {}
+  // Kernel launches (graph nodes) one decode token costs on this backend; 0 when not applicable.
+  virtual int kernels_per_token() const { return 0; }
 
   // out[t][:] = dequantised row tokens[t] of table.                        out: [n][table.n_in]
   virtual void embed(const WeightView& table, const int32_t* tokens, int n, float* out) = 0;
@@ -59,6 +89,9 @@ class Ops {
   virtual void swiglu(const float* gate, const float* up, int64_t n, float* out) = 0;
   // x += y over n values.
   virtual void add(float* x, const float* y, int64_t n) = 0;
+
+ private:
+  std::vector<std::unique_ptr<float[]>> host_activations_;
 };
 
 }  // namespace kvant

@@ -56,26 +56,26 @@ Expected<LlamaWeights> load_llama(const gguf::File& file, const Hparams& hp) {
   return w;
 }
 
-void LlamaScratch::reserve(const Hparams& hp, int n_tokens) {
+void LlamaScratch::reserve(const Hparams& hp, int n_tokens, Ops& ops) {
   if (n_tokens <= capacity) return;
   capacity = n_tokens;
   const size_t n = size_t(n_tokens);
-  x.resize(n * hp.n_embd);
-  xn.resize(n * hp.n_embd);
-  q.resize(n * hp.n_embd_q());
-  k.resize(n * hp.n_embd_kv());
-  v.resize(n * hp.n_embd_kv());
-  attn.resize(n * hp.n_embd_q());
-  proj.resize(n * hp.n_embd);
-  gate.resize(n * hp.n_ff);
-  up.resize(n * hp.n_ff);
-  last_hidden.resize(n * hp.n_embd);
+  x = ops.alloc_activations(n * hp.n_embd);
+  xn = ops.alloc_activations(n * hp.n_embd);
+  q = ops.alloc_activations(n * hp.n_embd_q());
+  k = ops.alloc_activations(n * hp.n_embd_kv());
+  v = ops.alloc_activations(n * hp.n_embd_kv());
+  attn = ops.alloc_activations(n * hp.n_embd_q());
+  proj = ops.alloc_activations(n * hp.n_embd);
+  gate = ops.alloc_activations(n * hp.n_ff);
+  up = ops.alloc_activations(n * hp.n_ff);
+  last_hidden = ops.alloc_activations(n * hp.n_embd);
 }
 
 void llama_forward(const LlamaWeights& w, Ops& ops, KvCache& cache, const int32_t* tokens,
                    const int32_t* positions, int n, bool all_logits, LlamaScratch& s, float* logits) {
   const Hparams& hp = w.hp;
-  s.reserve(hp, n);
+  s.reserve(hp, n, ops);
   const int E = int(hp.n_embd);
   RopeConfig rope;
   rope.head_dim = int(hp.head_dim);
@@ -85,38 +85,43 @@ void llama_forward(const LlamaWeights& w, Ops& ops, KvCache& cache, const int32_
   rope.ordering = hp.rope_ordering;
   rope.freq_factors = w.rope_freqs.empty() ? nullptr : w.rope_freqs.data();
 
+  // Output rows: all, or only the last. The backend says where the logits are written (on a GPU, a
+  // device buffer copied out in end_forward).
+  const int first = all_logits ? 0 : n - 1;
+  const int rows = n - first;
+  float* out_logits = ops.begin_forward({tokens, positions, n, logits, size_t(rows) * hp.n_vocab});
+
   // x: [n][E] residual stream
-  ops.embed(w.tok_embd, tokens, n, s.x.data());
+  ops.embed(w.tok_embd, tokens, n, s.x);
 
   for (uint32_t il = 0; il < hp.n_layer; ++il) {
     const LlamaLayerWeights& l = w.layers[il];
 
     // Attention block: norm -> Q/K/V -> RoPE(Q, K) -> write K/V to the cache -> attend -> output proj.
-    ops.rmsnorm(s.x.data(), l.attn_norm, n, E, hp.rms_eps, s.xn.data());
-    ops.matmul(l.wq, s.xn.data(), n, s.q.data());   // q: [n][n_head*head_dim]
-    ops.matmul(l.wk, s.xn.data(), n, s.k.data());   // k: [n][n_head_kv*head_dim]
-    ops.matmul(l.wv, s.xn.data(), n, s.v.data());   // v: [n][n_head_kv*head_dim]
-    ops.rope(s.q.data(), n, int(hp.n_head), positions, rope);
-    ops.rope(s.k.data(), n, int(hp.n_head_kv), positions, rope);
-    ops.kv_write(cache, int(il), s.k.data(), s.v.data(), n, positions);
-    ops.attention(cache, int(il), s.q.data(), n, int(hp.n_head), positions, s.attn.data());
-    ops.matmul(l.wo, s.attn.data(), n, s.proj.data());
-    ops.add(s.x.data(), s.proj.data(), int64_t(n) * E);
+    ops.rmsnorm(s.x, l.attn_norm, n, E, hp.rms_eps, s.xn);
+    ops.matmul(l.wq, s.xn, n, s.q);   // q: [n][n_head*head_dim]
+    ops.matmul(l.wk, s.xn, n, s.k);   // k: [n][n_head_kv*head_dim]
+    ops.matmul(l.wv, s.xn, n, s.v);   // v: [n][n_head_kv*head_dim]
+    ops.rope(s.q, n, int(hp.n_head), positions, rope);
+    ops.rope(s.k, n, int(hp.n_head_kv), positions, rope);
+    ops.kv_write(cache, int(il), s.k, s.v, n, positions);
+    ops.attention(cache, int(il), s.q, n, int(hp.n_head), positions, s.attn);
+    ops.matmul(l.wo, s.attn, n, s.proj);
+    ops.add(s.x, s.proj, int64_t(n) * E);
 
     // Feed-forward block: norm -> SwiGLU(gate, up) -> down.
-    ops.rmsnorm(s.x.data(), l.ffn_norm, n, E, hp.rms_eps, s.xn.data());
-    ops.matmul(l.ffn_gate, s.xn.data(), n, s.gate.data());  // [n][n_ff]
-    ops.matmul(l.ffn_up, s.xn.data(), n, s.up.data());      // [n][n_ff]
-    ops.swiglu(s.gate.data(), s.up.data(), int64_t(n) * hp.n_ff, s.gate.data());
-    ops.matmul(l.ffn_down, s.gate.data(), n, s.proj.data());
-    ops.add(s.x.data(), s.proj.data(), int64_t(n) * E);
+    ops.rmsnorm(s.x, l.ffn_norm, n, E, hp.rms_eps, s.xn);
+    ops.matmul(l.ffn_gate, s.xn, n, s.gate);  // [n][n_ff]
+    ops.matmul(l.ffn_up, s.xn, n, s.up);      // [n][n_ff]
+    ops.swiglu(s.gate, s.up, int64_t(n) * hp.n_ff, s.gate);
+    ops.matmul(l.ffn_down, s.gate, n, s.proj);
+    ops.add(s.x, s.proj, int64_t(n) * E);
   }
 
-  // Output: final norm and the vocabulary projection (all rows, or only the last).
-  const int first = all_logits ? 0 : n - 1;
-  const int rows = n - first;
-  ops.rmsnorm(s.x.data() + size_t(first) * E, w.output_norm, rows, E, hp.rms_eps, s.last_hidden.data());
-  ops.matmul(w.output, s.last_hidden.data(), rows, logits);
+  // Output: final norm and the vocabulary projection.
+  ops.rmsnorm(s.x + size_t(first) * E, w.output_norm, rows, E, hp.rms_eps, s.last_hidden);
+  ops.matmul(w.output, s.last_hidden, rows, out_logits);
+  ops.end_forward();
 }
 
 }  // namespace kvant

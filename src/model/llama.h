@@ -30,12 +30,13 @@ struct LlamaWeights {
 // Validates every tensor of the family against hp and binds views into the mapped file.
 Expected<LlamaWeights> load_llama(const gguf::File& file, const Hparams& hp);
 
-// Activations for up to `capacity` tokens per forward call.
+// Activations for up to `capacity` tokens per forward call, in the backend's memory (Ops owns it).
 struct LlamaScratch {
   int capacity = 0;
-  std::vector<float> x, xn, q, k, v, attn, proj, gate, up;  // [capacity][width]
-  std::vector<float> last_hidden;                           // [capacity][n_embd] after final norm
-  void reserve(const Hparams& hp, int n_tokens);
+  float *x = nullptr, *xn = nullptr, *q = nullptr, *k = nullptr, *v = nullptr;  // [capacity][width]
+  float *attn = nullptr, *proj = nullptr, *gate = nullptr, *up = nullptr;
+  float* last_hidden = nullptr;  // [capacity][n_embd] after final norm
+  void reserve(const Hparams& hp, int n_tokens, Ops& ops);
 };
 
 // Runs n tokens at the given positions through the model, writing K/V into the cache first and then

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "backends/cpu/cpu_ops.h"
+#include "backends/cuda/cuda_backend.h"
 #include "kv/kv_cache.h"
 #include "kv/kv_serialize.h"
 #include "runtime/fingerprint.h"
@@ -12,7 +13,7 @@ namespace kvant {
 struct Session::Impl {
   std::shared_ptr<const Model> model;
   SessionParams params;
-  CpuOps ops;
+  std::unique_ptr<Ops> ops;  // CpuOps or the CUDA backend (SessionParams::backend)
   KvCache cache;
   LlamaScratch scratch;
   std::vector<float> logits;  // [n_logit_rows][n_vocab]
@@ -21,8 +22,8 @@ struct Session::Impl {
   std::vector<int32_t> positions;
   std::vector<int32_t> tokens;  // every token evaluated so far, in position order (n_past of them)
 
-  Impl(std::shared_ptr<const Model> m, const SessionParams& p, KvCache c)
-      : model(std::move(m)), params(p), ops(p.n_threads), cache(std::move(c)) {}
+  Impl(std::shared_ptr<const Model> m, const SessionParams& p, std::unique_ptr<Ops> o, KvCache c)
+      : model(std::move(m)), params(p), ops(std::move(o)), cache(std::move(c)) {}
 };
 
 namespace {
@@ -90,7 +91,10 @@ Expected<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> 
   SessionParams p = params;
   p.n_ctx = config.n_ctx;
   if (p.n_batch == 0) p.n_batch = 512;
-  auto impl = std::make_unique<Impl>(std::move(model), p, std::move(cache).value());
+  const uint64_t device_bytes = model->info().weight_bytes + cache->bytes_per_token() * config.n_ctx + cache->window_bytes();
+  auto ops = make_backend(p.backend, p.n_threads, device_bytes);
+  if (!ops) return ops.status().with_context(model->info().path);
+  auto impl = std::make_unique<Impl>(std::move(model), p, std::move(ops).value(), std::move(cache).value());
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
 
@@ -119,10 +123,10 @@ Status Session::eval(const std::vector<int32_t>& tokens, bool all_logits) {
     const bool last_batch = start + n == n_total;
     float* out = all_logits ? s.logits.data() + size_t(start) * n_vocab : s.logits.data();
     if (all_logits || last_batch) {
-      llama_forward(w, s.ops, s.cache, tokens.data() + start, s.positions.data(), n, all_logits, s.scratch, out);
+      llama_forward(w, *s.ops, s.cache, tokens.data() + start, s.positions.data(), n, all_logits, s.scratch, out);
     } else {
       // Logits of non-final batches are not needed; compute only the last row into the buffer.
-      llama_forward(w, s.ops, s.cache, tokens.data() + start, s.positions.data(), n, false, s.scratch, out);
+      llama_forward(w, *s.ops, s.cache, tokens.data() + start, s.positions.data(), n, false, s.scratch, out);
     }
     s.n_past += uint32_t(n);
     s.tokens.insert(s.tokens.end(), tokens.begin() + start, tokens.begin() + start + n);
@@ -177,6 +181,9 @@ Status Session::load_kv(const std::string& path) {
   return tokens.status();
 }
 
+std::string Session::backend_name() const { return impl_->ops->name(); }
+int Session::kernels_per_token() const { return impl_->ops->kernels_per_token(); }
+
 uint64_t Session::kv_bytes_per_token() const { return impl_->cache.bytes_per_token(); }
 uint64_t Session::kv_window_bytes() const { return impl_->cache.window_bytes(); }
 uint64_t Session::kv_bytes_f16_per_token() const { return impl_->cache.f16_bytes_per_token(); }
@@ -210,7 +217,7 @@ Status Session::fill_for_benchmark(uint32_t n_tokens, uint64_t seed) {
       for (std::vector<float>* buf : {&k, &v}) {
         for (float& x : *buf) x = (uniform() + uniform() + uniform() + uniform() - 2.0f) * 1.7320508f;
       }
-      s.ops.kv_write(s.cache, int(layer), k.data(), v.data(), int(n), s.positions.data());
+      s.ops->kv_write(s.cache, int(layer), k.data(), v.data(), int(n), s.positions.data());
     }
     s.n_past += n;
   }

@@ -6,10 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <cstdio>
-#include <cstdlib>
-#include <string>
-#include "core/fp16.h"
 
 #include "backends/cpu/dot_kernels.h"
 #include "quant/quant.h"
@@ -50,25 +46,8 @@ void CpuOps::matmul(const WeightView& w, const float* x, int n_rows, float* y) {
     }
   });
   const int64_t n_out = w.n_out, n_in = w.n_in;
-  VecDotFn dot = best_vec_dot(w.type);
-  VecDotX4Fn dot4 = best_vec_dot_x4(w.type);
-  static const char* mode = getenv("KVANT_DOT_MODE");
-  if (mode && std::string(mode) == "scalar") { dot = traits->vec_dot; dot4 = nullptr; }
-  if (mode && std::string(mode) == "x1") { dot4 = nullptr; }
-  if (mode && std::string(mode) == "rev" && w.type == GgmlType::F16) { dot4 = nullptr; dot = [](int64_t n, const void* wv, const void* av) { const uint16_t* a = (const uint16_t*)av; const uint16_t* ww = (const uint16_t*)wv; float s = 0; for (int64_t i = n - 1; i >= 0; --i) s += fp16_to_fp32(ww[i]) * fp16_to_fp32(a[i]); return s; }; }
-  if (mode && std::string(mode) == "pert" && w.type == GgmlType::F16) { dot4 = nullptr; dot = [](int64_t n, const void* wv, const void* av) { const uint16_t* a = (const uint16_t*)av; const uint16_t* ww = (const uint16_t*)wv; double s = 0; for (int64_t i = 0; i < n; ++i) s += double(fp16_to_fp32(ww[i])) * fp16_to_fp32(a[i]); return float(s * (1 + 3e-8)); }; }
-  if (mode && std::string(mode) == "cmp" && w.type == GgmlType::F16) {
-    double worst = 0; double worst_ref = 0, worst_got = 0, worst_abs = 0; int64_t wj = 0; int wr = 0;
-    for (int r = 0; r < n_rows; r += 1) for (int64_t j = r % 13; j < w.n_out; j += 13) {
-      const uint16_t* a = (const uint16_t*)(act + size_t(r) * act_row_bytes); const uint16_t* ww = (const uint16_t*)w.row(j);
-      double s = 0, sa = 0; float sf = 0; for (int64_t i = 0; i < w.n_in; ++i) { double p = double(fp16_to_fp32(ww[i])) * fp16_to_fp32(a[i]); s += p; sa += fabs(p); sf += fp16_to_fp32(ww[i]) * fp16_to_fp32(a[i]); }
-      float got = dot(w.n_in, ww, a);
-      double e = fabs(got - s) / sa;
-      if (e > worst) { worst = e; worst_ref = s; worst_got = got; worst_abs = sa; wj = j; wr = r; }
-    }
-    fprintf(stderr, "cmp n_in=%lld n_out=%lld worst rel %.3g ref %.9g got %.9g abs %.6g j=%lld r=%d\n", (long long)w.n_in, (long long)w.n_out, worst, worst_ref, worst_got, worst_abs, (long long)wj, wr);
-  }
-  if (mode && std::string(mode) == "double" && w.type == GgmlType::F16) { dot4 = nullptr; dot = [](int64_t n, const void* wv, const void* av) { const uint16_t* a = (const uint16_t*)av; const uint16_t* ww = (const uint16_t*)wv; double s = 0; for (int64_t i = 0; i < n; ++i) s += double(fp16_to_fp32(ww[i])) * fp16_to_fp32(a[i]); return float(s); }; }  // one weight-row load serves 4 activation rows
+  const VecDotFn dot = best_vec_dot(w.type);
+  const VecDotX4Fn dot4 = best_vec_dot_x4(w.type);  // one weight-row load serves 4 activation rows
   // Activation rows are taken kRowTile at a time so they stay in cache while the weight rows stream.
   constexpr int kRowTile = 32;
   pool_.parallel_for(n_out, [&](int64_t begin, int64_t end, unsigned) {

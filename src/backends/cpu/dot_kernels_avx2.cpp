@@ -1,5 +1,5 @@
 // backends/cpu/dot_kernels_avx2.cpp — AVX2/FMA/F16C dot kernels (weight row · activation rows) for
-// F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K and Q6_K. Each kernel is a template over
+// F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1 and Q2_K..Q6_K. Each kernel is a template over
 // the number R of activation rows sharing one decoded weight row (R = 1 or 4); the per-row arithmetic
 // is the same for both, so the 1x4 results equal the 1x1 ones bit for bit. Integer block sums are
 // exact; only the float accumulation order differs from the scalar references in quant/*.cpp.
@@ -94,25 +94,22 @@ struct BF16Loader {
   static float scalar(uint16_t x) { return bf16_to_fp32(x); }
 };
 
-// Two accumulators per row over 16-element steps, scalar tail.
+// One 8-lane FMA accumulator per row over 8-element steps, then hsum, then a scalar tail. This is the
+// order of llama.cpp's x86 tinyBLAS (llamafile sgemm) for F32/F16/BF16, so logits match it closely.
 template <typename L, int R>
 void dot_float(int64_t n, const void* wv, const void* a, size_t stride, float* out) {
   using T = typename L::T;
   const T* w = static_cast<const T*>(wv);
-  __m256 acc0[R], acc1[R];
-  for (int k = 0; k < R; ++k) acc0[k] = acc1[k] = _mm256_setzero_ps();
+  __m256 acc[R];
+  for (int k = 0; k < R; ++k) acc[k] = _mm256_setzero_ps();
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m256 w0 = L::load(w + i), w1 = L::load(w + i + 8);
-    for (int k = 0; k < R; ++k) {
-      const T* ak = act_row<T>(a, stride, k);
-      acc0[k] = _mm256_fmadd_ps(w0, L::load(ak + i), acc0[k]);
-      acc1[k] = _mm256_fmadd_ps(w1, L::load(ak + i + 8), acc1[k]);
-    }
+  for (; i + 8 <= n; i += 8) {
+    const __m256 wi = L::load(w + i);
+    for (int k = 0; k < R; ++k) acc[k] = _mm256_fmadd_ps(wi, L::load(act_row<T>(a, stride, k) + i), acc[k]);
   }
   for (int k = 0; k < R; ++k) {
     const T* ak = act_row<T>(a, stride, k);
-    float sum = hsum(_mm256_add_ps(acc0[k], acc1[k]));
+    float sum = hsum(acc[k]);
     for (int64_t j = i; j < n; ++j) sum += L::scalar(w[j]) * L::scalar(ak[j]);
     out[k] = sum;
   }
@@ -243,47 +240,99 @@ void dot_q45_K(int64_t n, const void* wv, const void* a, size_t stride, float* o
   for (int k = 0; k < R; ++k) out[k] = hsum(acc[k]) - min_terms[k];
 }
 
-// Q6_K: 16 sub-blocks of 16, stored codes 0..63 meaning code − 32, int8 scales.
-// Σ_b d d_a (Σ_sub sc Σ code a − 32 Σ_sub sc bsum).
-template <int R>
-void dot_q6_K(int64_t n, const void* wv, const void* a, size_t stride, float* out) {
-  const auto* w = static_cast<const block_q6_K*>(wv);
-  const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(0x03);
-  __m256 acc[R];
-  for (int k = 0; k < R; ++k) acc[k] = _mm256_setzero_ps();
-  for (int64_t ib = 0; ib < n / QK_K; ++ib) {
-    const block_q6_K& wb = w[ib];
-    const __m256i scales16 =
-        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wb.scales)));
-    __m256i sumi[R];
-    for (int k = 0; k < R; ++k) {  // start from −32 Σ_sub sc bsum
-      const __m256i bsums = load32(act_row<block_q8_K>(a, stride, k)[ib].bsums);
-      sumi[k] = _mm256_slli_epi32(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_madd_epi16(bsums, scales16)), 5);
+// Formats with 16 sub-blocks of 16 (Q2_K, Q3_K, Q6_K). Quants of element 128h + 32 quarter + l are
+// decoded as unsigned codes (value = code − kOffset); sub-block scales come as 16 int16s.
+// Per block: d_a (d Σ_sub sc (Σ code a − kOffset bsum) − dmin Σ_sub m bsum), the min term for Q2_K only.
+struct Q2KDec {
+  using Block = kquant::block_q2_K;
+  static constexpr int kOffset = 0;
+  static constexpr bool kHasMin = true;
+  static void scales(const Block& b, int16_t sc[16], int16_t mins[16]) {
+    for (int j = 0; j < 16; ++j) { sc[j] = int16_t(b.scales[j] & 0xF); mins[j] = int16_t(b.scales[j] >> 4); }
+  }
+  static __m256i codes(const Block& b, int h, int quarter) {
+    const __m256i q = load32(b.qs + 32 * h);
+    return _mm256_and_si256(_mm256_srli_epi16(q, 2 * quarter), _mm256_set1_epi8(3));
+  }
+};
+struct Q3KDec {
+  using Block = kquant::block_q3_K;
+  static constexpr int kOffset = 4;  // a set hmask bit adds 4 to the 2 low bits; value = code − 4
+  static constexpr bool kHasMin = false;
+  static void scales(const Block& b, int16_t sc[16], int16_t*) {
+    for (int j = 0; j < 16; ++j) {
+      const int low = j < 8 ? (b.scales[j] & 0xF) : (b.scales[j - 8] >> 4);
+      const int high = (b.scales[8 + j % 4] >> (2 * (j / 4))) & 3;
+      sc[j] = int16_t((low | (high << 4)) - 32);
     }
-    for (int h = 0; h < 2; ++h) {  // halves of 128
-      const __m256i ql0 = load32(wb.ql + 64 * h), ql1 = load32(wb.ql + 64 * h + 32);
-      const __m256i qh = load32(wb.qh + 32 * h);
-      for (int quarter = 0; quarter < 4; ++quarter) {  // elements 128h + 32 quarter + l
-        const __m256i ql = (quarter & 1) ? ql1 : ql0;
-        const __m256i lo = quarter < 2 ? _mm256_and_si256(ql, low4) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), low4);
-        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * quarter), low2);
-        const __m256i code = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+  }
+  static __m256i codes(const Block& b, int h, int quarter) {
+    const __m256i low = _mm256_and_si256(_mm256_srli_epi16(load32(b.qs + 32 * h), 2 * quarter), _mm256_set1_epi8(3));
+    const __m256i high = _mm256_and_si256(_mm256_srli_epi16(load32(b.hmask), 4 * h + quarter), _mm256_set1_epi8(1));
+    return _mm256_or_si256(low, _mm256_slli_epi16(high, 2));
+  }
+};
+struct Q6KDec {
+  using Block = block_q6_K;
+  static constexpr int kOffset = 32;
+  static constexpr bool kHasMin = false;
+  static void scales(const Block& b, int16_t sc[16], int16_t*) {
+    for (int j = 0; j < 16; ++j) sc[j] = b.scales[j];
+  }
+  // Low nibble: ql[64h + l + 32 (quarter & 1)], low half for quarter < 2; top 2 bits: qh[32h + l] >> 2 quarter.
+  static __m256i codes(const Block& b, int h, int quarter) {
+    const __m256i ql = load32(b.ql + 64 * h + 32 * (quarter & 1));
+    const __m256i lo = _mm256_and_si256(quarter < 2 ? ql : _mm256_srli_epi16(ql, 4), _mm256_set1_epi8(0x0F));
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(load32(b.qh + 32 * h), 2 * quarter), _mm256_set1_epi8(3));
+    return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+  }
+};
+
+template <typename Block>
+float block_dmin(const Block& b) {
+  if constexpr (requires { b.dmin; }) return half(b.dmin);
+  else return 0.0f;
+}
+
+template <typename D, int R>
+void dot_k16(int64_t n, const void* wv, const void* a, size_t stride, float* out) {
+  const auto* w = static_cast<const typename D::Block*>(wv);
+  __m256 acc[R];
+  float min_terms[R];
+  for (int k = 0; k < R; ++k) { acc[k] = _mm256_setzero_ps(); min_terms[k] = 0.0f; }
+  for (int64_t ib = 0; ib < n / QK_K; ++ib) {
+    const auto& wb = w[ib];
+    alignas(32) int16_t sc[16], mins[16];
+    D::scales(wb, sc, mins);
+    const __m256i sc16 = _mm256_load_si256(reinterpret_cast<const __m256i*>(sc));
+    __m256i sumi[R];
+    for (int k = 0; k < R; ++k) {  // start from −kOffset Σ_sub sc bsum
+      const __m256i bsums = load32(act_row<block_q8_K>(a, stride, k)[ib].bsums);
+      sumi[k] = _mm256_mullo_epi32(_mm256_madd_epi16(bsums, sc16), _mm256_set1_epi32(-D::kOffset));
+    }
+    for (int h = 0; h < 2; ++h) {
+      for (int quarter = 0; quarter < 4; ++quarter) {
+        const __m256i code = D::codes(wb, h, quarter);
         const int sub = 8 * h + 2 * quarter;  // elements l < 16 use sub, l >= 16 use sub + 1
-        const __m256i sc = _mm256_set_m128i(_mm_set1_epi16(wb.scales[sub + 1]), _mm_set1_epi16(wb.scales[sub]));
+        const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sc[sub + 1]), _mm_set1_epi16(sc[sub]));
         for (int k = 0; k < R; ++k) {
           const int8_t* aq = act_row<block_q8_K>(a, stride, k)[ib].qs + 128 * h + 32 * quarter;
-          const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(code, load32(aq)), sc);
-          sumi[k] = _mm256_add_epi32(sumi[k], p);
+          sumi[k] = _mm256_add_epi32(sumi[k], _mm256_madd_epi16(_mm256_maddubs_epi16(code, load32(aq)), scale));
         }
       }
     }
     const float d = half(wb.d);
     for (int k = 0; k < R; ++k) {
-      const float da = act_row<block_q8_K>(a, stride, k)[ib].d;
-      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * da), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
+      const block_q8_K& ab = act_row<block_q8_K>(a, stride, k)[ib];
+      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * ab.d), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
+      if constexpr (D::kHasMin) {
+        int32_t m = 0;
+        for (int j = 0; j < 16; ++j) m += mins[j] * ab.bsums[j];
+        min_terms[k] += (ab.d * block_dmin(wb)) * float(m);
+      }
     }
   }
-  for (int k = 0; k < R; ++k) out[k] = hsum(acc[k]);
+  for (int k = 0; k < R; ++k) out[k] = hsum(acc[k]) - min_terms[k];
 }
 
 // ---- 1x1 wrappers and the table ---------------------------------------------------------------
@@ -309,7 +358,7 @@ template <typename L> struct FloatK { template <int R> struct T { static constex
 template <typename D> struct SymK { template <int R> struct T { static constexpr auto run = dot_sym_q8_0<D, R>; }; };
 template <typename D> struct MinK { template <int R> struct T { static constexpr auto run = dot_min_q8_1<D, R>; }; };
 template <bool F> struct K45 { template <int R> struct T { static constexpr auto run = dot_q45_K<F, R>; }; };
-template <int R> struct K6 { static constexpr auto run = dot_q6_K<R>; };
+template <typename D> struct K16 { template <int R> struct T { static constexpr auto run = dot_k16<D, R>; }; };
 
 KernelPair kernels(GgmlType type) {
   switch (type) {
@@ -323,7 +372,9 @@ KernelPair kernels(GgmlType type) {
     case GgmlType::Q5_1: return pair_of<MinK<Q5_1Dec>::T>();
     case GgmlType::Q4_K: return pair_of<K45<false>::T>();
     case GgmlType::Q5_K: return pair_of<K45<true>::T>();
-    case GgmlType::Q6_K: return pair_of<K6>();
+    case GgmlType::Q2_K: return pair_of<K16<Q2KDec>::T>();
+    case GgmlType::Q3_K: return pair_of<K16<Q3KDec>::T>();
+    case GgmlType::Q6_K: return pair_of<K16<Q6KDec>::T>();
     default: return {nullptr, nullptr};
   }
 }

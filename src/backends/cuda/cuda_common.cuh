@@ -1,0 +1,79 @@
+// backends/cuda/cuda_common.cuh — shared CUDA helpers: error checks, an owning device buffer, fp16/bf16
+// loads and warp reductions. Included by every .cu file of the CUDA backend.
+#pragma once
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+
+namespace kvant::cuda {
+
+// A CUDA call failing inside an op is a device fault or a programmer error (the Ops interface has no
+// error channel): print where and abort.
+[[noreturn]] inline void fatal(const char* what, cudaError_t err, const char* file, int line) {
+  std::fprintf(stderr, "kvant cuda: %s failed at %s:%d: %s\n", what, file, line, cudaGetErrorString(err));
+  std::abort();
+}
+
+#define KVANT_CUDA_CHECK(expr)                                                  \
+  do {                                                                          \
+    const cudaError_t kvant_err_ = (expr);                                      \
+    if (kvant_err_ != cudaSuccess) ::kvant::cuda::fatal(#expr, kvant_err_, __FILE__, __LINE__); \
+  } while (0)
+#define KVANT_CUDA_LAUNCHED() KVANT_CUDA_CHECK(cudaGetLastError())
+
+// Owning device allocation (cudaMalloc); movable, freed on destruction.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  explicit DeviceBuffer(size_t bytes) : bytes_(bytes) {
+    if (bytes > 0) KVANT_CUDA_CHECK(cudaMalloc(&ptr_, bytes));
+  }
+  DeviceBuffer(DeviceBuffer&& o) noexcept : ptr_(o.ptr_), bytes_(o.bytes_) { o.ptr_ = nullptr; o.bytes_ = 0; }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    if (this != &o) { reset(); ptr_ = o.ptr_; bytes_ = o.bytes_; o.ptr_ = nullptr; o.bytes_ = 0; }
+    return *this;
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  ~DeviceBuffer() { reset(); }
+  void reset() {
+    if (ptr_) cudaFree(ptr_);
+    ptr_ = nullptr;
+    bytes_ = 0;
+  }
+  void* get() const { return ptr_; }
+  template <typename T> T* as() const { return static_cast<T*>(ptr_); }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+__device__ __forceinline__ float half_bits_to_float(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+__device__ __forceinline__ uint16_t float_to_half_bits(float f) { return __half_as_ushort(__float2half_rn(f)); }
+__device__ __forceinline__ float bf16_bits_to_float(uint16_t b) { return __uint_as_float(uint32_t(b) << 16); }
+// Unaligned little-endian 16-bit load (blocks of 18/34/210 bytes leave fields 2-byte aligned at best).
+__device__ __forceinline__ uint16_t load_u16(const uint8_t* p) { return uint16_t(p[0] | (uint16_t(p[1]) << 8)); }
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ double warp_sum(double v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+inline int ceil_div(int64_t a, int64_t b) { return int((a + b - 1) / b); }
+
+}  // namespace kvant::cuda

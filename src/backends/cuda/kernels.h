@@ -1,0 +1,119 @@
+// backends/cuda/kernels.h — host-side launchers of the CUDA kernels and their parameter structs.
+// CudaOps (cuda_ops.cu) plans a forward pass and calls these; each .cu file implements one family.
+// All pointers are device pointers unless a field says otherwise.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kv/kv_types.h"
+#include "quant/ggml_type.h"
+
+namespace kvant::cuda {
+
+// ---- matvec.cu: weight formats and matrix-vector products ----
+
+// Weight types the matvec kernels read in their GGUF layout; others are dequantised to F32 at upload.
+bool matvec_supports(GgmlType type);
+
+struct DeviceMatrix {
+  const uint8_t* data = nullptr;  // n_out rows of row_bytes
+  GgmlType type = GgmlType::F32;
+  int n_in = 0, n_out = 0;
+  size_t row_bytes = 0;
+};
+
+enum class MatvecEpilogue { Store, AddInto, SwiGlu };
+
+// y_k[r][j] = W_k[j] · xin[r] for k < n_w weights of equal type and n_in (one launch), where
+// xin = rmsnorm(x[r]) * norm_w when norm_w is set, else x[r]. Epilogues: AddInto: y_0 += W_0·xin
+// (residual); SwiGlu (n_w = 2): y_0 = silu(W_0·xin) * (W_1·xin).  x: [n_rows][n_in], y_k: [n_rows][n_out_k]
+struct MatvecArgs {
+  int n_w = 1;
+  DeviceMatrix w[3];
+  float* y[3] = {nullptr, nullptr, nullptr};
+  const float* x = nullptr;
+  int n_rows = 1;
+  const float* norm_w = nullptr;
+  float eps = 0.0f;
+  MatvecEpilogue epilogue = MatvecEpilogue::Store;
+};
+void launch_matvec(const MatvecArgs& a, cudaStream_t stream);
+
+// out[t][:] = row tokens[t] of table (tokens on the device).                 out: [n][table.n_in]
+void launch_embed(const DeviceMatrix& table, const int32_t* tokens, int n, float* out, cudaStream_t stream);
+
+// ---- elementwise.cu ----
+// out[r] = x[r] / rms(x[r]) * w (sum of squares in double, as the CPU does).
+void launch_rmsnorm(const float* x, const float* w, int n_rows, int dim, float eps, float* out, cudaStream_t stream);
+void launch_add(float* x, const float* y, int64_t n, cudaStream_t stream);
+void launch_swiglu(const float* gate, const float* up, int64_t n, float* out, cudaStream_t stream);
+
+// ---- kv_write.cu: RoPE and KV encode ----
+
+// Constant tables the KV kernels read: rotation signs and the Lloyd–Max codebooks (2..5 bits).
+struct KvTables {
+  const float* signs = nullptr;          // [kKvMaxHeadDim]
+  const float* centroids[4] = {};        // bits 2..5: [2^bits]
+  const float* boundaries[4] = {};       // bits 2..5: [2^bits - 1]
+};
+
+// One layer's cache storage on the device, same layout as the host KvCache:
+// k: [n_head_kv][n_ctx][k_bytes], window k_win: [n_head_kv][ring_slots][2*d] (f16, unrotated).
+struct DeviceKvLayer {
+  uint8_t *k = nullptr, *v = nullptr, *k_win = nullptr, *v_win = nullptr;
+};
+struct DeviceKvConfig {
+  KvType type_k = KvType::F16, type_v = KvType::F16;
+  bool rotate_k = false, rotate_v = false;  // effective (turbo always rotates)
+  int head_dim = 0, n_head_kv = 0, n_ctx = 0;
+  size_t k_bytes = 0, v_bytes = 0;
+  int window = 0, ring_slots = 0;
+};
+
+struct RopeParams {
+  int head_dim = 0, rope_dim = 0;
+  float freq_base = 10000.0f, freq_scale = 1.0f;
+  bool neox = false;
+  const float* freq_factors = nullptr;  // device [rope_dim/2] or null
+};
+
+// For each row r (position positions[r]): optionally RoPE q's n_head heads in place, RoPE k's
+// n_head_kv heads in place, and encode k and v heads into the cache at cell positions[r] (and into
+// the f16 window ring). q, k, v: [n_rows][heads*d].
+struct RopeKvArgs {
+  float* q = nullptr;
+  int n_head = 0;
+  bool rope_q = false, rope_k = false, write_kv = false;
+  float* k = nullptr;
+  const float* v = nullptr;
+  int n_rows = 0;
+  const int32_t* positions = nullptr;
+  RopeParams rope;
+  DeviceKvConfig kv;
+  DeviceKvLayer layer;
+  KvTables tables;
+};
+void launch_rope_kv(const RopeKvArgs& a, cudaStream_t stream);
+
+// ---- attention*.cu: flash-decoding over the compressed cache ----
+struct AttentionArgs {
+  const float* q = nullptr;  // [n_rows][n_head*d]
+  float* out = nullptr;      // [n_rows][n_head*d]
+  int n_rows = 0, n_head = 0;
+  const int32_t* positions = nullptr;
+  DeviceKvConfig kv;
+  DeviceKvLayer layer;
+  KvTables tables;
+  int splits_main = 1, splits_window = 0;  // sequence splits of the compressed part and the window
+  float* partial = nullptr;  // [n_rows][n_head][splits][d + 2] (m, l, acc)
+};
+// Floats of AttentionArgs::partial the launch needs.
+size_t attention_partial_floats(int n_rows, int n_head, int head_dim, int splits);
+// Whether the attention kernels handle this head_dim and group size.
+bool attention_supports(int head_dim, int group);
+void launch_attention(const AttentionArgs& a, cudaStream_t stream);
+
+}  // namespace kvant::cuda

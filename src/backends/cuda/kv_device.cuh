@@ -1,0 +1,245 @@
+// backends/cuda/kv_device.cuh — the KV codecs on the device, byte-compatible with src/kv/kv_codec_*.cpp:
+// decode of 8 consecutive elements of a cached vector (attention reads blocks in place), warp-level
+// encode of one head vector (same rounding as the CPU codecs), the H·S rotation in shared memory,
+// and RoPE of one head vector. Block layouts: docs/FORMATS.md (KV-cache codecs).
+#pragma once
+
+#include "backends/cuda/cuda_common.cuh"
+#include "backends/cuda/kernels.h"
+
+namespace kvant::cuda {
+
+template <KvType T> struct KvBits { static constexpr int value = 0; };
+template <> struct KvBits<KvType::TURBO_2B> { static constexpr int value = 2; };
+template <> struct KvBits<KvType::TURBO_3B> { static constexpr int value = 3; };
+template <> struct KvBits<KvType::TURBO_4B> { static constexpr int value = 4; };
+template <> struct KvBits<KvType::TURBO_5B> { static constexpr int value = 5; };
+
+// o[0..8) = elements 8*j8 .. 8*j8+7 of the encoded vector at v (turbo: `centroids` of its bit width).
+template <KvType T>
+__device__ __forceinline__ void kv_decode8(const uint8_t* v, int j8, const float* centroids, float* o) {
+  if constexpr (T == KvType::F32) {
+    const float4* p = reinterpret_cast<const float4*>(v) + 2 * j8;
+    const float4 a = p[0], b = p[1];
+    o[0] = a.x; o[1] = a.y; o[2] = a.z; o[3] = a.w; o[4] = b.x; o[5] = b.y; o[6] = b.z; o[7] = b.w;
+  } else if constexpr (T == KvType::F16) {
+    const uint4 raw = *(reinterpret_cast<const uint4*>(v) + j8);
+    const __half2* h = reinterpret_cast<const __half2*>(&raw);
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const float2 f = __half22float2(h[k]);
+      o[2 * k] = f.x;
+      o[2 * k + 1] = f.y;
+    }
+  } else if constexpr (T == KvType::Q8_0) {
+    const uint8_t* b = v + (j8 / 4) * 34;
+    const float d = half_bits_to_float(load_u16(b));
+    const uint8_t* q = b + 2 + 8 * (j8 % 4);
+#pragma unroll
+    for (int k = 0; k < 8; ++k) o[k] = d * float(int8_t(q[k]));
+  } else if constexpr (T == KvType::Q4_0) {
+    const uint8_t* b = v + (j8 / 4) * 18;
+    const float d = half_bits_to_float(load_u16(b));
+    const int part = j8 % 4;
+    const uint8_t* q = b + 2 + 8 * (part % 2);
+    const int shift = part < 2 ? 0 : 4;
+#pragma unroll
+    for (int k = 0; k < 8; ++k) o[k] = d * float(((q[k] >> shift) & 0xF) - 8);
+  } else {
+    constexpr int B = KvBits<T>::value;
+    const float s = half_bits_to_float(load_u16(v));
+    const uint8_t* g = v + 2 + j8 * B;
+    uint64_t bits = 0;
+#pragma unroll
+    for (int k = 0; k < B; ++k) bits |= uint64_t(g[k]) << (8 * k);
+#pragma unroll
+    for (int k = 0; k < 8; ++k) o[k] = s * centroids[(bits >> (B * k)) & ((1u << B) - 1u)];
+  }
+}
+
+// ---- rotation x' = H·S·x/√m per power-of-two sub-block (kv/hadamard.cpp), in shared memory ----
+
+// In-place unnormalised FWHT of n values, `n_threads` threads starting at thread `t` cooperating;
+// sync() is the matching barrier (__syncwarp or __syncthreads).
+template <typename Sync>
+__device__ __forceinline__ void fwht_shared(float* x, int n, int t, int n_threads, Sync sync) {
+  for (int len = 1; len < n; len <<= 1) {
+    for (int p = t; p < n / 2; p += n_threads) {
+      const int i = (p / len) * 2 * len + p % len;
+      const float a = x[i], b = x[i + len];
+      x[i] = a + b;
+      x[i + len] = a - b;
+    }
+    sync();
+  }
+}
+
+// Rotates (inverse = false) or un-rotates (inverse = true) the d values at x in place.
+template <typename Sync>
+__device__ void rotate_shared(float* x, int d, const float* signs, bool inverse, int t, int n_threads, Sync sync) {
+  if (!inverse) {
+    for (int i = t; i < d; i += n_threads) x[i] *= signs[i];
+    sync();
+  }
+  int offset = 0;
+  for (int bit = 10; bit >= 0; --bit) {
+    const int m = 1 << bit;
+    if (!(d & m)) continue;
+    fwht_shared(x + offset, m, t, n_threads, sync);
+    const float norm = 1.0f / sqrtf(float(m));
+    for (int i = t; i < m; i += n_threads) x[offset + i] *= norm;
+    sync();
+    offset += m;
+  }
+  if (inverse) {
+    for (int i = t; i < d; i += n_threads) x[i] *= signs[i];
+    sync();
+  }
+}
+
+struct WarpSync {
+  __device__ void operator()() const { __syncwarp(); }
+};
+struct BlockSync {
+  __device__ void operator()() const { __syncthreads(); }
+};
+
+// ---- RoPE of one head vector in shared memory (cpu_ops.cpp rope: angles by repeated multiplication) ----
+__device__ inline void rope_shared(float* x, int pos, const RopeParams& p, int lane) {
+  const int half = p.rope_dim / 2;
+  const float theta_scale = powf(p.freq_base, -2.0f / float(p.rope_dim));
+  for (int i = lane; i < half; i += 32) {
+    float theta = float(pos) * p.freq_scale;
+    for (int k = 0; k < i; ++k) theta *= theta_scale;
+    const float t = p.freq_factors ? theta / p.freq_factors[i] : theta;
+    const float c = cosf(t), s = sinf(t);
+    const int i0 = p.neox ? i : 2 * i, i1 = p.neox ? i + half : 2 * i + 1;
+    const float x0 = x[i0], x1 = x[i1];
+    x[i0] = x0 * c - x1 * s;
+    x[i1] = x0 * s + x1 * c;
+  }
+  __syncwarp();
+}
+
+// ---- warp-level encode of one head vector x[d] (shared memory, clobbered) into dst ----
+
+// Index of the Lloyd–Max centroid nearest to v: the number of boundaries strictly below v (NaN -> 0).
+__device__ __forceinline__ int lloyd_nearest(const float* boundaries, int n_boundaries, float v) {
+  int idx = 0;
+  for (int k = 0; k < n_boundaries; ++k) idx += v > boundaries[k] ? 1 : 0;
+  return idx;
+}
+
+// idx: shared scratch of d ints. Every lane of the warp must call this.
+__device__ inline void warp_encode(KvType type, bool rotate, int d, float* x, int* idx, uint8_t* dst,
+                                   const KvTables& tables, int lane) {
+  if (rotate) rotate_shared(x, d, tables.signs, false, lane, 32, WarpSync{});
+  switch (type) {
+    case KvType::F32:
+      for (int i = lane; i < d; i += 32) reinterpret_cast<float*>(dst)[i] = x[i];
+      break;
+    case KvType::F16:
+      for (int i = lane; i < d; i += 32) reinterpret_cast<uint16_t*>(dst)[i] = float_to_half_bits(x[i]);
+      break;
+    case KvType::Q8_0:
+      for (int b = 0; b < d / 32; ++b) {
+        const float v = x[32 * b + lane];
+        const float amax = warp_max(fabsf(v));
+        const float scale = amax / 127.0f;
+        const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
+        uint8_t* blk = dst + 34 * b;
+        if (lane == 0) {
+          const uint16_t h = float_to_half_bits(scale);
+          blk[0] = uint8_t(h & 0xFF);
+          blk[1] = uint8_t(h >> 8);
+        }
+        blk[2 + lane] = uint8_t(int8_t(roundf(v * inv)));
+      }
+      break;
+    case KvType::Q4_0:
+      for (int b = 0; b < d / 32; ++b) {
+        const float v = x[32 * b + lane];
+        // Largest magnitude, first index on ties (as the CPU's strict '<' scan).
+        float best = fabsf(v);
+        int best_lane = lane;
+        for (int o = 16; o > 0; o >>= 1) {
+          const float ob = __shfl_xor_sync(0xffffffffu, best, o);
+          const int ol = __shfl_xor_sync(0xffffffffu, best_lane, o);
+          if (ob > best || (ob == best && ol < best_lane)) { best = ob; best_lane = ol; }
+        }
+        const float max = __shfl_sync(0xffffffffu, v, best_lane);
+        const float scale = max / -8.0f;
+        const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
+        const float hi_v = __shfl_down_sync(0xffffffffu, v, 16);
+        uint8_t* blk = dst + 18 * b;
+        if (lane == 0) {
+          const uint16_t h = float_to_half_bits(scale);
+          blk[0] = uint8_t(h & 0xFF);
+          blk[1] = uint8_t(h >> 8);
+        }
+        if (lane < 16) {
+          const int lo = min(15, int(v * inv + 8.5f));
+          const int hi = min(15, int(hi_v * inv + 8.5f));
+          blk[2 + lane] = uint8_t(lo | (hi << 4));
+        }
+      }
+      break;
+    default: {  // turbo_kv_b
+      const int bits = type == KvType::TURBO_2B ? 2 : type == KvType::TURBO_3B ? 3 : type == KvType::TURBO_4B ? 4 : 5;
+      const float* centroids = tables.centroids[bits - 2];
+      const float* bounds = tables.boundaries[bits - 2];
+      const int n_bounds = (1 << bits) - 1;
+      double sumsq = 0.0;
+      for (int i = lane; i < d; i += 32) sumsq += double(x[i]) * double(x[i]);
+      sumsq = warp_sum(sumsq);
+      const float sigma = float(sqrt(sumsq / d));
+      float scale = 0.0f;
+      auto fit = [&]() {
+        double xc = 0.0, cc = 0.0;
+        for (int i = lane; i < d; i += 32) {
+          const double c = centroids[idx[i]];
+          xc += double(x[i]) * c;
+          cc += c * c;
+        }
+        xc = warp_sum(xc);
+        cc = warp_sum(cc);
+        return cc > 0.0 ? float(xc / cc) : 0.0f;
+      };
+      if (sigma > 0.0f && isfinite(sigma)) {
+        float inv = 1.0f / sigma;
+        for (int i = lane; i < d; i += 32) idx[i] = lloyd_nearest(bounds, n_bounds, x[i] * inv);
+        __syncwarp();
+        scale = fit();
+        for (int step = 0; step < 8 && scale > 0.0f; ++step) {
+          inv = 1.0f / scale;
+          bool changed = false;
+          for (int i = lane; i < d; i += 32) {
+            const int nearest = lloyd_nearest(bounds, n_bounds, x[i] * inv);
+            changed |= nearest != idx[i];
+            idx[i] = nearest;
+          }
+          __syncwarp();
+          if (!__any_sync(0xffffffffu, changed)) break;
+          scale = fit();
+        }
+      } else {
+        for (int i = lane; i < d; i += 32) idx[i] = 0;
+      }
+      __syncwarp();
+      if (lane == 0) {
+        const uint16_t h = float_to_half_bits(scale);
+        dst[0] = uint8_t(h & 0xFF);
+        dst[1] = uint8_t(h >> 8);
+      }
+      for (int g = lane; g < d / 8; g += 32) {
+        uint64_t v = 0;
+        for (int k = 0; k < 8; ++k) v |= uint64_t(idx[8 * g + k]) << (bits * k);
+        for (int k = 0; k < bits; ++k) dst[2 + g * bits + k] = uint8_t(v >> (8 * k));
+      }
+      break;
+    }
+  }
+  __syncwarp();
+}
+
+}  // namespace kvant::cuda

@@ -1,0 +1,66 @@
+// backends/cuda/kv_write.cu — RoPE of Q and K fused with the KV-cache write: one warp per head vector
+// ropes it in shared memory, writes it back, and (K and V) encodes it into the cache at the cell of its
+// position, plus the f16 copy in the recent-token window ring.
+#include "backends/cuda/kv_device.cuh"
+
+namespace kvant::cuda {
+namespace {
+
+constexpr int kWarps = 4;
+
+__global__ void __launch_bounds__(kWarps * 32) rope_kv_kernel(RopeKvArgs a, int tasks_per_row) {
+  extern __shared__ float smem[];  // per warp: x[d] floats, idx[d] ints
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int d = a.rope.head_dim;
+  float* x = smem + size_t(warp) * 2 * d;
+  int* idx = reinterpret_cast<int*>(x + d);
+  const int task = blockIdx.x * kWarps + warp;
+  if (task >= a.n_rows * tasks_per_row) return;
+  const int r = task / tasks_per_row;
+  int t = task % tasks_per_row;
+  const int pos = a.positions[r];
+  const int n_kv = a.kv.n_head_kv;
+  const int n_q = a.rope_q ? a.n_head : 0;
+  if (t < n_q) {  // query head: RoPE in place
+    float* q = a.q + (size_t(r) * a.n_head + t) * d;
+    for (int i = lane; i < d; i += 32) x[i] = q[i];
+    __syncwarp();
+    rope_shared(x, pos, a.rope, lane);
+    for (int i = lane; i < d; i += 32) q[i] = x[i];
+    return;
+  }
+  t -= n_q;
+  const bool is_k = t < n_kv;
+  const int h = is_k ? t : t - n_kv;
+  const float* src = (is_k ? a.k : a.v) + (size_t(r) * n_kv + h) * d;
+  for (int i = lane; i < d; i += 32) x[i] = src[i];
+  __syncwarp();
+  if (is_k && a.rope_k) {
+    rope_shared(x, pos, a.rope, lane);
+    float* k = a.k + (size_t(r) * n_kv + h) * d;
+    for (int i = lane; i < d; i += 32) k[i] = x[i];
+  }
+  if (!a.write_kv) return;
+  const size_t cell = size_t(pos);
+  if (a.kv.window > 0) {
+    uint8_t* ring = is_k ? a.layer.k_win : a.layer.v_win;
+    uint16_t* w = reinterpret_cast<uint16_t*>(ring + (size_t(h) * a.kv.ring_slots + cell % a.kv.ring_slots) * 2 * d);
+    for (int i = lane; i < d; i += 32) w[i] = float_to_half_bits(x[i]);
+  }
+  const size_t bytes = is_k ? a.kv.k_bytes : a.kv.v_bytes;
+  uint8_t* dst = (is_k ? a.layer.k : a.layer.v) + (size_t(h) * a.kv.n_ctx + cell) * bytes;
+  warp_encode(is_k ? a.kv.type_k : a.kv.type_v, is_k ? a.kv.rotate_k : a.kv.rotate_v, d, x, idx, dst, a.tables, lane);
+}
+
+}  // namespace
+
+void launch_rope_kv(const RopeKvArgs& a, cudaStream_t stream) {
+  const int tasks_per_row = (a.rope_q ? a.n_head : 0) + (a.rope_k || a.write_kv ? 2 * a.kv.n_head_kv : 0);
+  if (tasks_per_row == 0 || a.n_rows == 0) return;
+  const int total = a.n_rows * tasks_per_row;
+  const size_t smem = size_t(kWarps) * 2 * a.rope.head_dim * sizeof(float);
+  rope_kv_kernel<<<ceil_div(total, kWarps), kWarps * 32, smem, stream>>>(a, tasks_per_row);
+  KVANT_CUDA_LAUNCHED();
+}
+
+}  // namespace kvant::cuda

@@ -1,0 +1,149 @@
+// backends/cuda/weight_formats.cuh — device decoders of the GGUF weight blocks the matvec kernels read
+// in place (same element order as quant/*.cpp). A "unit" is 32 consecutive elements of a row; a block of
+// QK elements holds QK/32 units. unit(b, u, out) writes the 32 values of unit u of the block at b.
+#pragma once
+
+#include "backends/cuda/cuda_common.cuh"
+#include "quant/ggml_type.h"
+
+namespace kvant::cuda {
+
+template <GgmlType T> struct WFmt;
+
+template <> struct WFmt<GgmlType::F32> {
+  static constexpr int kQK = 32, kBytes = 128, kUnitsPerLane = 1;
+  __device__ static void unit(const uint8_t* b, int, float* o) {
+    const float* p = reinterpret_cast<const float*>(b);
+#pragma unroll
+    for (int j = 0; j < 32; ++j) o[j] = p[j];
+  }
+};
+
+template <> struct WFmt<GgmlType::F16> {
+  static constexpr int kQK = 32, kBytes = 64, kUnitsPerLane = 1;
+  __device__ static void unit(const uint8_t* b, int, float* o) {
+    const __half2* p = reinterpret_cast<const __half2*>(b);
+#pragma unroll
+    for (int j = 0; j < 16; ++j) {
+      const float2 f = __half22float2(p[j]);
+      o[2 * j] = f.x;
+      o[2 * j + 1] = f.y;
+    }
+  }
+};
+
+template <> struct WFmt<GgmlType::BF16> {
+  static constexpr int kQK = 32, kBytes = 64, kUnitsPerLane = 1;
+  __device__ static void unit(const uint8_t* b, int, float* o) {
+    const uint32_t* p = reinterpret_cast<const uint32_t*>(b);
+#pragma unroll
+    for (int j = 0; j < 16; ++j) {
+      o[2 * j] = __uint_as_float(p[j] << 16);
+      o[2 * j + 1] = __uint_as_float(p[j] & 0xFFFF0000u);
+    }
+  }
+};
+
+// x = d * q
+template <> struct WFmt<GgmlType::Q8_0> {
+  static constexpr int kQK = 32, kBytes = 34, kUnitsPerLane = 1;
+  __device__ static void unit(const uint8_t* b, int, float* o) {
+    const float d = half_bits_to_float(load_u16(b));
+#pragma unroll
+    for (int j = 0; j < 32; ++j) o[j] = d * float(int8_t(b[2 + j]));
+  }
+};
+
+// x = d * (q - 8); low nibbles: elements 0..15, high: 16..31
+template <> struct WFmt<GgmlType::Q4_0> {
+  static constexpr int kQK = 32, kBytes = 18, kUnitsPerLane = 1;
+  __device__ static void unit(const uint8_t* b, int, float* o) {
+    const float d = half_bits_to_float(load_u16(b));
+#pragma unroll
+    for (int j = 0; j < 16; ++j) {
+      const int q = b[2 + j];
+      o[j] = float((q & 0xF) - 8) * d;
+      o[j + 16] = float((q >> 4) - 8) * d;
+    }
+  }
+};
+
+// x = d * q + m
+template <> struct WFmt<GgmlType::Q4_1> {
+  static constexpr int kQK = 32, kBytes = 20, kUnitsPerLane = 1;
+  __device__ static void unit(const uint8_t* b, int, float* o) {
+    const float d = half_bits_to_float(load_u16(b)), m = half_bits_to_float(load_u16(b + 2));
+#pragma unroll
+    for (int j = 0; j < 16; ++j) {
+      const int q = b[4 + j];
+      o[j] = float(q & 0xF) * d + m;
+      o[j + 16] = float(q >> 4) * d + m;
+    }
+  }
+};
+
+// Q4_K/Q5_K 6-bit scale and min of sub-block j (ggml's get_scale_min_k4).
+__device__ __forceinline__ void k4_scale_min(int j, const uint8_t* q, int* sc, int* m) {
+  if (j < 4) {
+    *sc = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+// 144 bytes: d, dmin, scales[12], qs[128]; unit u = sub-block u.
+template <> struct WFmt<GgmlType::Q4_K> {
+  static constexpr int kQK = 256, kBytes = 144, kUnitsPerLane = 1;
+  __device__ static void unit(const uint8_t* b, int u, float* o) {
+    int sc, m;
+    k4_scale_min(u, b + 4, &sc, &m);
+    const float dl = half_bits_to_float(load_u16(b)) * float(sc);
+    const float ml = half_bits_to_float(load_u16(b + 2)) * float(m);
+    const uint8_t* qs = b + 16 + 32 * (u / 2);
+    const int shift = 4 * (u % 2);
+#pragma unroll
+    for (int j = 0; j < 32; ++j) o[j] = dl * float((qs[j] >> shift) & 0xF) - ml;
+  }
+};
+
+// 176 bytes: d, dmin, scales[12], qh[32], qs[128].
+template <> struct WFmt<GgmlType::Q5_K> {
+  static constexpr int kQK = 256, kBytes = 176, kUnitsPerLane = 1;
+  __device__ static void unit(const uint8_t* b, int u, float* o) {
+    int sc, m;
+    k4_scale_min(u, b + 4, &sc, &m);
+    const float dl = half_bits_to_float(load_u16(b)) * float(sc);
+    const float ml = half_bits_to_float(load_u16(b + 2)) * float(m);
+    const uint8_t* qh = b + 16;
+    const uint8_t* qs = b + 48 + 32 * (u / 2);
+    const int shift = 4 * (u % 2);
+#pragma unroll
+    for (int j = 0; j < 32; ++j) {
+      const int q = ((qs[j] >> shift) & 0xF) | (((qh[j] >> u) & 1) << 4);
+      o[j] = dl * float(q) - ml;
+    }
+  }
+};
+
+// 210 bytes: ql[128], qh[64], int8 scales[16], d. Element i = 32u + j: half h = u/4, quarter k = u%4.
+template <> struct WFmt<GgmlType::Q6_K> {
+  static constexpr int kQK = 256, kBytes = 210, kUnitsPerLane = 2;  // 2 units a lane: 16-byte stages
+  __device__ static void unit(const uint8_t* b, int u, float* o) {
+    const float d = half_bits_to_float(load_u16(b + 208));
+    const int h = u / 4, k = u % 4;
+    const uint8_t* ql = b + 64 * h + 32 * (k & 1);
+    const uint8_t* qh = b + 128 + 32 * h;
+    const int8_t* scales = reinterpret_cast<const int8_t*>(b + 192);
+    const int lshift = 4 * (k / 2), hshift = 2 * k;
+    const float d0 = d * float(scales[2 * u]), d1 = d * float(scales[2 * u + 1]);
+#pragma unroll
+    for (int j = 0; j < 32; ++j) {
+      const int q = (((ql[j] >> lshift) & 0xF) | (((qh[j] >> hshift) & 3) << 4)) - 32;
+      o[j] = (j < 16 ? d0 : d1) * float(q);
+    }
+  }
+};
+
+}  // namespace kvant::cuda
