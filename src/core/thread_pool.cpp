@@ -1,12 +1,32 @@
-// core/thread_pool.cpp — ThreadPool implementation (condition-variable start, counted completion).
+// core/thread_pool.cpp — ThreadPool: atomic generation counter for start, atomic pending count for
+// completion; spin with a pause hint first, then sleep on a condition variable.
 #include "core/thread_pool.h"
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <string>
 #include <utility>
 
 namespace kvant {
+
+namespace {
+
+constexpr int kSpinIterations = 2000;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+std::pair<int64_t, int64_t> split_range(int64_t n, unsigned parts, unsigned index) {
+  const int64_t chunk = n / parts, rest = n % parts;
+  const int64_t begin = int64_t(index) * chunk + std::min<int64_t>(index, rest);
+  return {begin, begin + chunk + (int64_t(index) < rest ? 1 : 0)};
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(unsigned n_threads) : n_threads_(n_threads == 0 ? 1 : n_threads) {
   for (unsigned i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
@@ -15,58 +35,66 @@ ThreadPool::ThreadPool(unsigned n_threads) : n_threads_(n_threads == 0 ? 1 : n_t
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
+    stop_.store(true);
+    generation_.fetch_add(1);
   }
   start_cv_.notify_all();
   for (auto& t : workers_) t.join();
 }
 
-static std::pair<int64_t, int64_t> split_range(int64_t n, unsigned parts, unsigned index) {
-  const int64_t chunk = n / parts, rest = n % parts;
-  const int64_t begin = int64_t(index) * chunk + std::min<int64_t>(index, rest);
-  return {begin, begin + chunk + (int64_t(index) < rest ? 1 : 0)};
-}
-
-void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t, unsigned)>& fn) {
+void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t, unsigned)>& fn,
+                              int64_t min_per_thread) {
   if (n <= 0) return;
-  if (n_threads_ == 1 || n == 1) {
+  const int64_t useful = std::max<int64_t>(1, n / std::max<int64_t>(1, min_per_thread));
+  const unsigned parts = unsigned(std::min<int64_t>(n_threads_, useful));
+  if (parts == 1) {
     fn(0, n, 0);
     return;
   }
+  job_ = &fn;
+  job_n_ = n;
+  job_parts_ = parts;
+  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
   {
+    // Publishing under the mutex pairs with sleepers' predicate check (no lost wake-up).
     std::lock_guard<std::mutex> lock(mutex_);
-    job_ = &fn;
-    job_n_ = n;
-    pending_ = n_threads_ - 1;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
   }
-  start_cv_.notify_all();
-  auto [b, e] = split_range(n, n_threads_, 0);
+  if (sleepers_.load(std::memory_order_acquire) > 0) start_cv_.notify_all();
+  auto [b, e] = split_range(n, parts, 0);
   if (b < e) fn(b, e, 0);
-  std::unique_lock<std::mutex> lock(mutex_);
-  done_cv_.wait(lock, [this] { return pending_ == 0; });
+  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+    if (spin < kSpinIterations) {
+      cpu_relax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
   job_ = nullptr;
 }
 
 void ThreadPool::worker_loop(unsigned index) {
   uint64_t seen = 0;
   for (;;) {
-    const std::function<void(int64_t, int64_t, unsigned)>* job;
-    int64_t n;
-    {
+    int spin = 0;
+    while (generation_.load(std::memory_order_acquire) == seen && spin < kSpinIterations) {
+      cpu_relax();
+      ++spin;
+    }
+    if (generation_.load(std::memory_order_acquire) == seen) {
       std::unique_lock<std::mutex> lock(mutex_);
-      start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      job = job_;
-      n = job_n_;
+      sleepers_.fetch_add(1, std::memory_order_acq_rel);
+      start_cv_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+      sleepers_.fetch_sub(1, std::memory_order_acq_rel);
     }
-    auto [b, e] = split_range(n, n_threads_, index);
-    if (b < e) (*job)(b, e, index);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--pending_ == 0) done_cv_.notify_one();
+    seen = generation_.load(std::memory_order_acquire);
+    if (stop_.load()) return;
+    const auto* job = job_;
+    if (index < job_parts_) {
+      auto [b, e] = split_range(job_n_, job_parts_, index);
+      if (b < e) (*job)(b, e, index);
     }
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 

@@ -83,7 +83,6 @@ inline HttpResponse http_raw(int port, const std::string& request) {
   if (fd < 0) return {};
   std::string raw;
   if (send_all(fd, request)) {
-    ::shutdown(fd, SHUT_WR);
     char buf[8192];
     for (;;) {
       const ssize_t n = ::recv(fd, buf, sizeof buf, 0);

@@ -52,7 +52,7 @@ void CpuOps::kv_write(KvCache& cache, int layer, const float* k, const float* v,
         cache.window_codec().encode(v + off, cache.v_window(layer, h, slot));
       }
     }
-  });
+  }, std::max<int64_t>(1, kMinWorkPerThread / (64 * d)));
   for (int r = 0; r < n_rows; ++r) cache.cells().occupy(KvCells::cell_for_position(positions[r]), positions[r]);
 }
 
@@ -129,7 +129,7 @@ void CpuOps::attention(const KvCache& cache, int layer, const float* q, int n_ro
         for (size_t i = 0; i < gd; ++i) o[i] += window_acc[i];
       }
     }
-  });
+  }, std::max<int64_t>(1, kMinWorkPerThread / (int64_t(positions[n_rows - 1] + 1) * d * group * 2)));
 }
 
 }  // namespace kvant

@@ -44,7 +44,7 @@ void CpuOps::matmul(const WeightView& w, const float* x, int n_rows, float* y) {
     for (int64_t r = begin; r < end; ++r) {
       quantize_activations(act_type, x + size_t(r) * w.n_in, act + size_t(r) * act_row_bytes, w.n_in);
     }
-  });
+  }, std::max<int64_t>(1, kMinWorkPerThread / w.n_in));
   const int64_t n_out = w.n_out, n_in = w.n_in;
   const VecDotFn dot = best_vec_dot(w.type);
   const VecDotX4Fn dot4 = best_vec_dot_x4(w.type);  // one weight-row load serves 4 activation rows
@@ -66,7 +66,7 @@ void CpuOps::matmul(const WeightView& w, const float* x, int n_rows, float* y) {
         for (; r < r1; ++r) y[size_t(r) * n_out + j] = dot(n_in, wrow, act + size_t(r) * act_row_bytes);
       }
     }
-  });
+  }, std::max<int64_t>(1, kMinWorkPerThread / (n_in * n_rows)));
 }
 
 void CpuOps::rope(float* x, int n_rows, int n_heads, const int32_t* positions, const RopeConfig& cfg) {

@@ -9,6 +9,9 @@
 
 namespace kvant {
 
+// Multiply-adds below which an op is not worth splitting across threads (a wake-up costs ~µs).
+inline constexpr int64_t kMinWorkPerThread = 1 << 16;
+
 class CpuOps final : public Ops {
  public:
   explicit CpuOps(unsigned n_threads);

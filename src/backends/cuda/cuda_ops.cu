@@ -1,0 +1,434 @@
+// backends/cuda/cuda_ops.cu — CudaOps: op recording, device residency (weights, KV mirror, tables),
+// graph capture/replay, and the device probe + factory of cuda_backend.h. The fusion planner lives in
+// cuda_plan.cu.
+#include "backends/cuda/cuda_ops.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "backends/cuda/cuda_backend.h"
+#include "kv/hadamard.h"
+#include "kv/kv_cache.h"
+#include "kv/lloyd_max.h"
+#include "quant/quant.h"
+
+namespace kvant {
+
+const CudaDeviceInfo& cuda_device_info() {
+  static const CudaDeviceInfo info = [] {
+    CudaDeviceInfo i;
+    int count = 0;
+    cudaError_t err = cudaGetDeviceCount(&count);
+    if (err != cudaSuccess || count == 0) {
+      i.reason = std::string("no CUDA device (") + (err != cudaSuccess ? cudaGetErrorString(err) : "0 devices") + ")";
+      cudaGetLastError();  // clear the sticky-free error state
+      return i;
+    }
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) {
+      i.reason = "cannot read CUDA device 0 properties";
+      return i;
+    }
+    size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+      i.reason = "cannot query CUDA device memory";
+      return i;
+    }
+    i.available = true;
+    i.name = prop.name;
+    i.free_bytes = free_b;
+    i.total_bytes = total_b;
+    return i;
+  }();
+  return info;
+}
+
+Expected<std::unique_ptr<Ops>> make_cuda_ops() {
+  const CudaDeviceInfo& dev = cuda_device_info();
+  if (!dev.available) return Status::error(dev.reason);
+  return std::unique_ptr<Ops>(new cuda::CudaOps());
+}
+
+namespace cuda {
+
+CudaOps::CudaOps() {
+  KVANT_CUDA_CHECK(cudaSetDevice(0));
+  KVANT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  KVANT_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm_, cudaDevAttrMultiProcessorCount, 0));
+  const char* env = std::getenv("KVANT_CUDA_GRAPHS");
+  graphs_enabled_ = !(env && std::string(env) == "0");
+  // Tables: signs [kKvMaxHeadDim], then centroids and boundaries of 2..5 bits.
+  std::vector<float> host(kKvMaxHeadDim, 0.0f);
+  std::memcpy(host.data(), kv_rotation_signs(), sizeof(float) * kKvMaxHeadDim);
+  size_t offsets[4][2];
+  for (int bits = 2; bits <= 5; ++bits) {
+    const LloydMaxCodebook& book = lloyd_max_codebook(bits);
+    offsets[bits - 2][0] = host.size();
+    host.insert(host.end(), book.centroids, book.centroids + book.size);
+    offsets[bits - 2][1] = host.size();
+    host.insert(host.end(), book.boundaries, book.boundaries + book.size - 1);
+  }
+  tables_buf_ = DeviceBuffer(host.size() * sizeof(float));
+  KVANT_CUDA_CHECK(cudaMemcpy(tables_buf_.get(), host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice));
+  const float* base = tables_buf_.as<float>();
+  tables_.signs = base;
+  for (int b = 0; b < 4; ++b) {
+    tables_.centroids[b] = base + offsets[b][0];
+    tables_.boundaries[b] = base + offsets[b][1];
+  }
+}
+
+CudaOps::~CudaOps() {
+  if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
+  if (graph_) cudaGraphDestroy(graph_);
+  if (host_io_) cudaFreeHost(host_io_);
+  if (stream_) cudaStreamDestroy(stream_);
+}
+
+float* CudaOps::alloc_activations(size_t n) {
+  activations_.emplace_back(n * sizeof(float));
+  KVANT_CUDA_CHECK(cudaMemset(activations_.back().get(), 0, n * sizeof(float)));
+  bump_epoch();
+  return activations_.back().as<float>();
+}
+
+// ---- recording ----
+
+void CudaOps::record(const Op& op) {
+  if (in_forward_) {
+    ops_.push_back(op);
+  } else {
+    run_immediately(op);
+  }
+}
+
+void CudaOps::embed(const WeightView& table, const int32_t* tokens, int n, float* out) {
+  Op op{OpKind::Embed, table};
+  op.out = out;
+  op.n_rows = n;
+  op.ids = tokens;
+  record(op);
+}
+
+void CudaOps::rmsnorm(const float* x, const WeightView& weight, int n_rows, int dim, float eps, float* out) {
+  Op op{OpKind::RmsNorm, weight};
+  op.a = x;
+  op.out = out;
+  op.n_rows = n_rows;
+  op.dim = dim;
+  op.eps = eps;
+  record(op);
+}
+
+void CudaOps::matmul(const WeightView& w, const float* x, int n_rows, float* y) {
+  Op op{OpKind::Matmul, w};
+  op.a = x;
+  op.out = y;
+  op.n_rows = n_rows;
+  record(op);
+}
+
+void CudaOps::rope(float* x, int n_rows, int n_heads, const int32_t* positions, const RopeConfig& cfg) {
+  Op op{OpKind::Rope};
+  op.out = x;
+  op.n_rows = n_rows;
+  op.n_heads = n_heads;
+  op.rope = cfg;
+  op.ids = positions;
+  record(op);
+}
+
+void CudaOps::kv_write(KvCache& cache, int layer, const float* k, const float* v, int n_rows,
+                       const int32_t* positions) {
+  Op op{OpKind::KvWrite};
+  op.a = k;
+  op.b = v;
+  op.n_rows = n_rows;
+  op.layer = layer;
+  op.cache = &cache;
+  op.ids = positions;
+  record(op);
+  // Host bookkeeping happens at once, whether the kernels run now, later or from a graph.
+  for (int r = 0; r < n_rows; ++r) cache.cells().occupy(KvCells::cell_for_position(positions[r]), positions[r]);
+}
+
+void CudaOps::attention(const KvCache& cache, int layer, const float* q, int n_rows, int n_heads,
+                        const int32_t* positions, float* out) {
+  Op op{OpKind::Attention};
+  op.a = q;
+  op.out = out;
+  op.n_rows = n_rows;
+  op.n_heads = n_heads;
+  op.layer = layer;
+  op.cache = const_cast<KvCache*>(&cache);
+  op.ids = positions;
+  record(op);
+}
+
+void CudaOps::swiglu(const float* gate, const float* up, int64_t n, float* out) {
+  Op op{OpKind::SwiGlu};
+  op.a = gate;
+  op.b = up;
+  op.out = out;
+  op.n = n;
+  record(op);
+}
+
+void CudaOps::add(float* x, const float* y, int64_t n) {
+  Op op{OpKind::Add};
+  op.a = y;
+  op.out = x;
+  op.n = n;
+  record(op);
+}
+
+// ---- residency ----
+
+const DeviceMatrix& CudaOps::weight(const WeightView& w) {
+  auto it = weights_.find(w.data);
+  if (it != weights_.end()) return it->second.m;
+  DeviceWeight dw;
+  dw.m.n_in = int(w.n_in);
+  dw.m.n_out = int(w.n_out);
+  const size_t n_rows = size_t(w.n_out);
+  if (matvec_supports(w.type)) {
+    dw.m.type = w.type;
+    dw.m.row_bytes = w.row_bytes;
+    dw.buf = DeviceBuffer(n_rows * w.row_bytes);
+    KVANT_CUDA_CHECK(cudaMemcpy(dw.buf.get(), w.data, n_rows * w.row_bytes, cudaMemcpyHostToDevice));
+  } else {  // generic path: exact dequantisation to f32 at upload
+    const QuantTraits* traits = quant_traits(w.type);
+    if (traits == nullptr) {
+      std::fprintf(stderr, "kvant cuda: weight type %u has no dequantiser\n", unsigned(w.type));
+      std::abort();
+    }
+    dw.m.type = GgmlType::F32;
+    dw.m.row_bytes = size_t(w.n_in) * sizeof(float);
+    std::vector<float> rows(size_t(w.n_in) * std::min<size_t>(n_rows, 4096));
+    dw.buf = DeviceBuffer(n_rows * dw.m.row_bytes);
+    for (size_t r0 = 0; r0 < n_rows; r0 += 4096) {
+      const size_t nr = std::min<size_t>(4096, n_rows - r0);
+      for (size_t r = 0; r < nr; ++r) traits->dequantize_row(w.row(int64_t(r0 + r)), rows.data() + r * w.n_in, w.n_in);
+      KVANT_CUDA_CHECK(cudaMemcpy(dw.buf.as<uint8_t>() + r0 * dw.m.row_bytes, rows.data(), nr * dw.m.row_bytes,
+                                  cudaMemcpyHostToDevice));
+    }
+  }
+  dw.m.data = dw.buf.as<uint8_t>();
+  bump_epoch();
+  return weights_.emplace(w.data, std::move(dw)).first->second.m;
+}
+
+const float* CudaOps::freq_factors(const float* host, int n) {
+  if (host == nullptr) return nullptr;
+  auto it = freq_factors_.find(host);
+  if (it != freq_factors_.end()) return it->second.as<float>();
+  DeviceBuffer buf(size_t(n) * sizeof(float));
+  KVANT_CUDA_CHECK(cudaMemcpy(buf.get(), host, size_t(n) * sizeof(float), cudaMemcpyHostToDevice));
+  bump_epoch();
+  return freq_factors_.emplace(host, std::move(buf)).first->second.as<float>();
+}
+
+CudaOps::DeviceKv& CudaOps::kv(KvCache& cache) {
+  auto it = kvs_.find(&cache);
+  if (it != kvs_.end()) return it->second;
+  const KvCacheConfig& c = cache.config();
+  DeviceKv dk;
+  dk.cfg.type_k = c.type_k;
+  dk.cfg.type_v = c.type_v;
+  dk.cfg.rotate_k = cache.k_codec().rotated();
+  dk.cfg.rotate_v = cache.v_codec().rotated();
+  dk.cfg.head_dim = int(c.head_dim);
+  dk.cfg.n_head_kv = int(c.n_head_kv);
+  dk.cfg.n_ctx = int(c.n_ctx);
+  dk.cfg.k_bytes = cache.k_vector_bytes();
+  dk.cfg.v_bytes = cache.v_vector_bytes();
+  dk.cfg.window = int(cache.window());
+  dk.cfg.ring_slots = int(cache.window_ring_slots());
+  const size_t k_layer = size_t(c.n_head_kv) * c.n_ctx * dk.cfg.k_bytes;
+  const size_t v_layer = size_t(c.n_head_kv) * c.n_ctx * dk.cfg.v_bytes;
+  const size_t w_layer = size_t(c.n_head_kv) * dk.cfg.ring_slots * cache.window_vector_bytes();
+  auto align = [](size_t x) { return (x + 255) / 256 * 256; };
+  const size_t per_layer = align(k_layer) + align(v_layer) + 2 * align(w_layer);
+  dk.storage = DeviceBuffer(per_layer * c.n_layer);
+  KVANT_CUDA_CHECK(cudaMemset(dk.storage.get(), 0, dk.storage.bytes()));
+  const bool has_content = cache.cells().used() > 0;  // e.g. loaded from a file before the first eval
+  for (uint32_t l = 0; l < c.n_layer; ++l) {
+    uint8_t* p = dk.storage.as<uint8_t>() + per_layer * l;
+    DeviceKvLayer layer;
+    layer.k = p;
+    layer.v = p + align(k_layer);
+    layer.k_win = w_layer ? layer.v + align(v_layer) : nullptr;
+    layer.v_win = w_layer ? layer.k_win + align(w_layer) : nullptr;
+    if (has_content) {
+      KVANT_CUDA_CHECK(cudaMemcpy(layer.k, cache.k_vector(l, 0, 0), k_layer, cudaMemcpyHostToDevice));
+      KVANT_CUDA_CHECK(cudaMemcpy(layer.v, cache.v_vector(l, 0, 0), v_layer, cudaMemcpyHostToDevice));
+      if (w_layer) {
+        KVANT_CUDA_CHECK(cudaMemcpy(layer.k_win, cache.k_window(l, 0, 0), w_layer, cudaMemcpyHostToDevice));
+        KVANT_CUDA_CHECK(cudaMemcpy(layer.v_win, cache.v_window(l, 0, 0), w_layer, cudaMemcpyHostToDevice));
+      }
+    }
+    dk.layers.push_back(layer);
+  }
+  bump_epoch();
+  return kvs_.emplace(&cache, std::move(dk)).first->second;
+}
+
+void CudaOps::upload_ids(const int32_t* tokens, const int32_t* positions, int n) {
+  if (n > io_capacity_) {
+    if (host_io_) KVANT_CUDA_CHECK(cudaFreeHost(host_io_));
+    io_capacity_ = std::max(n, 512);
+    KVANT_CUDA_CHECK(cudaMallocHost(&host_io_, sizeof(int32_t) * 2 * io_capacity_));
+    io_ = DeviceBuffer(sizeof(int32_t) * 2 * io_capacity_);
+    d_tokens_ = io_.as<int32_t>();
+    d_positions_ = d_tokens_ + io_capacity_;
+    bump_epoch();
+  }
+  // The previous forward has synchronised: the pinned buffer is free to overwrite.
+  if (tokens) std::memcpy(host_io_, tokens, sizeof(int32_t) * n);
+  if (positions) std::memcpy(host_io_ + io_capacity_, positions, sizeof(int32_t) * n);
+  KVANT_CUDA_CHECK(cudaMemcpyAsync(io_.get(), host_io_, sizeof(int32_t) * 2 * io_capacity_, cudaMemcpyHostToDevice, stream_));
+}
+
+// ---- forward ----
+
+float* CudaOps::begin_forward(const ForwardBatch& batch) {
+  in_forward_ = true;
+  batch_ = batch;
+  ops_.clear();
+  if (logits_.bytes() < batch.n_logits * sizeof(float)) {
+    logits_ = DeviceBuffer(batch.n_logits * sizeof(float));
+    bump_epoch();
+  }
+  return logits_.as<float>();
+}
+
+uint64_t CudaOps::signature(const std::vector<Op>& ops) const {
+  uint64_t h = 1469598103934665603ull ^ epoch_;
+  auto mix = [&h](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
+  for (const Op& op : ops) {
+    mix(uint64_t(op.kind));
+    mix(reinterpret_cast<uintptr_t>(op.w.data));
+    mix(reinterpret_cast<uintptr_t>(op.a));
+    mix(reinterpret_cast<uintptr_t>(op.b));
+    mix(reinterpret_cast<uintptr_t>(op.out));
+    mix(reinterpret_cast<uintptr_t>(op.cache));
+    mix(uint64_t(op.n_rows) | uint64_t(op.dim) << 20 | uint64_t(op.n_heads) << 40);
+    mix(uint64_t(op.layer) | uint64_t(op.n) << 16);
+    uint32_t eps_bits;
+    std::memcpy(&eps_bits, &op.eps, 4);
+    mix(eps_bits);
+    if (op.kind == OpKind::Rope) {
+      mix(uint64_t(op.rope.head_dim) | uint64_t(op.rope.rope_dim) << 16 | uint64_t(op.rope.ordering) << 32);
+      uint64_t f;
+      std::memcpy(&f, &op.rope.freq_base, 4);
+      std::memcpy(reinterpret_cast<char*>(&f) + 4, &op.rope.freq_scale, 4);
+      mix(f);
+      mix(reinterpret_cast<uintptr_t>(op.rope.freq_factors));
+    }
+  }
+  return h;
+}
+
+void CudaOps::end_forward() {
+  in_forward_ = false;
+  const int n = batch_.n;
+  const bool graph_mode = graphs_enabled_ && n == 1;
+  prepare(ops_, n, graph_mode);
+  upload_ids(batch_.tokens, batch_.positions, n);
+  if (graph_mode) {
+    const uint64_t sig = signature(ops_);
+    if (graph_exec_ == nullptr || sig != graph_signature_) {
+      if (graph_exec_) KVANT_CUDA_CHECK(cudaGraphExecDestroy(graph_exec_));
+      if (graph_) KVANT_CUDA_CHECK(cudaGraphDestroy(graph_));
+      graph_exec_ = nullptr;
+      graph_ = nullptr;
+      KVANT_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+      execute(ops_, true);
+      KVANT_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph_));
+      size_t n_nodes = 0;
+      KVANT_CUDA_CHECK(cudaGraphGetNodes(graph_, nullptr, &n_nodes));
+      graph_nodes_ = int(n_nodes);
+      KVANT_CUDA_CHECK(cudaGraphInstantiate(&graph_exec_, graph_, 0));
+      graph_signature_ = sig;
+    }
+    KVANT_CUDA_CHECK(cudaGraphLaunch(graph_exec_, stream_));
+  } else {
+    execute(ops_, false);
+  }
+  KVANT_CUDA_CHECK(cudaMemcpyAsync(batch_.logits, logits_.get(), batch_.n_logits * sizeof(float),
+                                   cudaMemcpyDeviceToHost, stream_));
+  KVANT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  ops_.clear();
+}
+
+void CudaOps::run_immediately(const Op& op_in) {
+  Op op = op_in;
+  // fill_for_benchmark passes host K/V rows: stage them on the device.
+  if (op.kind == OpKind::KvWrite) {
+    cudaPointerAttributes attr{};
+    const bool host = cudaPointerGetAttributes(&attr, op.a) != cudaSuccess || attr.type != cudaMemoryTypeDevice;
+    cudaGetLastError();
+    if (host) {
+      const KvCacheConfig& c = op.cache->config();
+      const size_t bytes = size_t(op.n_rows) * c.n_head_kv * c.head_dim * sizeof(float);
+      if (staging_.bytes() < 2 * bytes) staging_ = DeviceBuffer(2 * bytes);
+      KVANT_CUDA_CHECK(cudaMemcpyAsync(staging_.get(), op.a, bytes, cudaMemcpyHostToDevice, stream_));
+      KVANT_CUDA_CHECK(cudaMemcpyAsync(staging_.as<uint8_t>() + bytes, op.b, bytes, cudaMemcpyHostToDevice, stream_));
+      op.a = staging_.as<float>();
+      op.b = reinterpret_cast<const float*>(staging_.as<uint8_t>() + bytes);
+    }
+  }
+  const std::vector<Op> one{op};
+  prepare(one, op.n_rows, false);
+  const bool tokens = op.kind == OpKind::Embed;
+  if (op.ids) upload_ids(tokens ? op.ids : nullptr, tokens ? nullptr : op.ids, op.n_rows);
+  execute(one, false);
+  KVANT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaOps::prepare(const std::vector<Op>& ops, int n_rows_max, bool graph_mode) {
+  size_t partial_floats = 0;
+  for (const Op& op : ops) {
+    switch (op.kind) {
+      case OpKind::Embed:
+      case OpKind::RmsNorm:
+      case OpKind::Matmul: weight(op.w); break;
+      case OpKind::Rope: freq_factors(op.rope.freq_factors, op.rope.rope_dim / 2); break;
+      case OpKind::KvWrite: kv(*op.cache); break;
+      case OpKind::Attention: {
+        const DeviceKv& dk = kv(*op.cache);
+        int splits_window = 0;
+        const int splits = attention_splits(op, graph_mode, &splits_window);
+        partial_floats = std::max(partial_floats, attention_partial_floats(op.n_rows, op.n_heads, dk.cfg.head_dim,
+                                                                           splits + splits_window));
+        break;
+      }
+      default: break;
+    }
+  }
+  if (partial_.bytes() < partial_floats * sizeof(float)) {
+    partial_ = DeviceBuffer(partial_floats * sizeof(float));
+    bump_epoch();
+  }
+  (void)n_rows_max;
+}
+
+int CudaOps::attention_splits(const Op& op, bool graph_mode, int* splits_window) const {
+  const KvCacheConfig& c = op.cache->config();
+  int max_keys = int(c.n_ctx);
+  if (!graph_mode && op.ids) {
+    max_keys = 1;
+    for (int r = 0; r < op.n_rows; ++r) max_keys = std::max(max_keys, op.ids[r] + 1);
+  }
+  const int group = op.n_heads / int(c.n_head_kv);
+  const int base_blocks = op.n_rows * int(c.n_head_kv) * ((group + 7) / 8);
+  const int want = std::max(1, ceil_div(2 * n_sm_, base_blocks));
+  const int by_keys = std::max(1, ceil_div(max_keys, 256));
+  *splits_window = op.cache->window() > 0 ? 1 : 0;
+  return std::clamp(std::min(want, by_keys), 1, 64);
+}
+
+}  // namespace cuda
+}  // namespace kvant

@@ -1,0 +1,117 @@
+// backends/cuda/cuda_ops.h — CudaOps: the CUDA implementation of Ops. Ops calls between begin_forward
+// and end_forward are recorded, not run; end_forward uploads what they reference (weights once, in
+// their GGUF format; the KV cache mirror), plans fused kernels (RMSNorm into the matvec input, Q/K/V
+// and gate/up in one launch, SwiGLU and the residual add in the matvec epilogue, RoPE + KV encode,
+// split attention + combine) and launches them. A one-token forward is captured as a CUDA graph once
+// and replayed while the recorded op sequence is unchanged; token and position live in a device
+// buffer written by one async copy before each launch. Ops called outside a forward run at once.
+#pragma once
+
+#include <unordered_map>
+#include <vector>
+
+#include "backends/cuda/cuda_common.cuh"
+#include "backends/cuda/kernels.h"
+#include "backends/ops.h"
+
+namespace kvant {
+
+class KvCache;
+
+namespace cuda {
+
+class CudaOps final : public Ops {
+ public:
+  CudaOps();
+  ~CudaOps() override;
+
+  const char* name() const override { return "cuda"; }
+  float* alloc_activations(size_t n) override;
+  float* begin_forward(const ForwardBatch& batch) override;
+  void end_forward() override;
+  int kernels_per_token() const override { return graph_nodes_; }
+
+  void embed(const WeightView& table, const int32_t* tokens, int n, float* out) override;
+  void rmsnorm(const float* x, const WeightView& weight, int n_rows, int dim, float eps, float* out) override;
+  void matmul(const WeightView& w, const float* x, int n_rows, float* y) override;
+  void rope(float* x, int n_rows, int n_heads, const int32_t* positions, const RopeConfig& cfg) override;
+  void kv_write(KvCache& cache, int layer, const float* k, const float* v, int n_rows,
+                const int32_t* positions) override;
+  void attention(const KvCache& cache, int layer, const float* q, int n_rows, int n_heads,
+                 const int32_t* positions, float* out) override;
+  void swiglu(const float* gate, const float* up, int64_t n, float* out) override;
+  void add(float* x, const float* y, int64_t n) override;
+
+  // Graphs can be switched off (KVANT_CUDA_GRAPHS=0, or tests comparing graph and eager runs).
+  void set_graphs_enabled(bool on) { graphs_enabled_ = on; }
+  cudaStream_t stream() const { return stream_; }
+
+  enum class OpKind { Embed, RmsNorm, Matmul, Rope, KvWrite, Attention, SwiGlu, Add };
+  struct Op {
+    OpKind kind;
+    WeightView w;                     // Embed table, RmsNorm weight, Matmul weight
+    const float* a = nullptr;         // input: x, k, q, gate, or y of Add
+    const float* b = nullptr;         // second input: v, up
+    float* out = nullptr;             // output (Rope and Add: in place)
+    int n_rows = 0, dim = 0, n_heads = 0, layer = 0;
+    int64_t n = 0;
+    float eps = 0.0f;
+    RopeConfig rope;
+    KvCache* cache = nullptr;
+    const int32_t* ids = nullptr;     // tokens (Embed) or positions (host pointers)
+  };
+
+ private:
+  struct DeviceWeight {
+    DeviceBuffer buf;
+    DeviceMatrix m;
+  };
+  struct DeviceKv {
+    DeviceBuffer storage;
+    DeviceKvConfig cfg;
+    std::vector<DeviceKvLayer> layers;
+  };
+
+  void record(const Op& op);
+  void prepare(const std::vector<Op>& ops, int n_rows_max, bool graph_mode);  // uploads/allocations
+  void execute(const std::vector<Op>& ops, bool graph_mode);                  // kernel launches
+  size_t emit_matmuls(const std::vector<Op>& ops, size_t first, const Op* norm);
+  void emit_rope_kv(const Op* rope_q, const Op* rope_k, const Op* kv);
+  void emit_attention(const Op& op, bool graph_mode);
+  void upload_ids(const int32_t* tokens, const int32_t* positions, int n);
+  uint64_t signature(const std::vector<Op>& ops) const;
+  void run_immediately(const Op& op);
+
+  const DeviceMatrix& weight(const WeightView& w);
+  const float* freq_factors(const float* host, int n);
+  DeviceKv& kv(KvCache& cache);
+  int attention_splits(const Op& op, bool graph_mode, int* splits_window) const;
+  void bump_epoch() { ++epoch_; }
+
+  cudaStream_t stream_ = nullptr;
+  int n_sm_ = 0;
+  bool graphs_enabled_ = true;
+  std::vector<DeviceBuffer> activations_;
+  std::unordered_map<const void*, DeviceWeight> weights_;
+  std::unordered_map<const float*, DeviceBuffer> freq_factors_;
+  std::unordered_map<const KvCache*, DeviceKv> kvs_;
+  DeviceBuffer tables_buf_;
+  KvTables tables_;
+  DeviceBuffer partial_, logits_, io_, staging_;
+  int32_t* host_io_ = nullptr;  // pinned [2 * io_capacity_]: tokens then positions
+  int io_capacity_ = 0;
+  const int32_t *d_tokens_ = nullptr, *d_positions_ = nullptr;
+
+  bool in_forward_ = false;
+  ForwardBatch batch_;
+  std::vector<Op> ops_;
+  uint64_t epoch_ = 0;  // bumped whenever a device buffer a graph could reference is (re)allocated
+
+  cudaGraph_t graph_ = nullptr;
+  cudaGraphExec_t graph_exec_ = nullptr;
+  uint64_t graph_signature_ = 0;
+  int graph_nodes_ = 0;
+};
+
+}  // namespace cuda
+}  // namespace kvant

@@ -1,0 +1,255 @@
+// backends/cuda/cuda_plan.cu — the fusion planner of CudaOps: walks the recorded ops of a forward pass
+// and launches as few kernels as the patterns allow, checking by buffer liveness that every skipped
+// intermediate (normed x, projection, gate/up) is not read again before it is overwritten:
+//   rmsnorm + matmul×k        -> matvec with the norm fused into its input
+//   matmul×k on one input     -> one launch over up to 3 weights of one type (Q/K/V)
+//   matmul gate, up + swiglu  -> matvec with the SwiGLU epilogue
+//   matmul + add              -> matvec with the residual-add epilogue
+//   rope q, rope k + kv_write -> one RoPE + KV-encode kernel
+//   attention                 -> split attention + combine
+#include <algorithm>
+
+#include "backends/cuda/cuda_ops.h"
+#include "kv/kv_cache.h"
+
+namespace kvant::cuda {
+namespace {
+
+using Op = CudaOps::Op;
+using OpKind = CudaOps::OpKind;
+
+struct Range {
+  const void* p;
+  size_t bytes;
+};
+
+bool overlaps(Range a, Range b) {
+  const auto* a0 = static_cast<const uint8_t*>(a.p);
+  const auto* b0 = static_cast<const uint8_t*>(b.p);
+  return a.p && b.p && a0 < b0 + b.bytes && b0 < a0 + a.bytes;
+}
+
+size_t kv_row_floats(const Op& op) {
+  const KvCacheConfig& c = op.cache->config();
+  return size_t(c.n_head_kv) * c.head_dim;
+}
+
+// Ranges an op reads.
+int reads(const Op& op, Range out[2]) {
+  const size_t f = sizeof(float);
+  switch (op.kind) {
+    case OpKind::Embed: return 0;
+    case OpKind::RmsNorm: out[0] = {op.a, size_t(op.n_rows) * op.dim * f}; return 1;
+    case OpKind::Matmul: out[0] = {op.a, size_t(op.n_rows) * op.w.n_in * f}; return 1;
+    case OpKind::Rope: out[0] = {op.out, size_t(op.n_rows) * op.n_heads * op.rope.head_dim * f}; return 1;
+    case OpKind::KvWrite:
+      out[0] = {op.a, op.n_rows * kv_row_floats(op) * f};
+      out[1] = {op.b, op.n_rows * kv_row_floats(op) * f};
+      return 2;
+    case OpKind::Attention:
+      out[0] = {op.a, size_t(op.n_rows) * op.n_heads * op.cache->config().head_dim * f};
+      return 1;
+    case OpKind::SwiGlu: out[0] = {op.a, size_t(op.n) * f}; out[1] = {op.b, size_t(op.n) * f}; return 2;
+    case OpKind::Add: out[0] = {op.out, size_t(op.n) * f}; out[1] = {op.a, size_t(op.n) * f}; return 2;
+  }
+  return 0;
+}
+
+// Base pointer an op overwrites without reading it first (nullptr if none).
+const void* overwrites(const Op& op) {
+  switch (op.kind) {
+    case OpKind::Embed:
+    case OpKind::RmsNorm:
+    case OpKind::Matmul:
+    case OpKind::Attention: return op.out;
+    case OpKind::SwiGlu: return (op.out != op.a && op.out != op.b) ? op.out : nullptr;
+    default: return nullptr;
+  }
+}
+
+// Whether [p, p + bytes) is read by ops[from..] before an op overwrites it (the forward's end counts
+// as dead: nothing reads activations between forward passes).
+bool read_later(const std::vector<Op>& ops, size_t from, const void* p, size_t bytes) {
+  for (size_t i = from; i < ops.size(); ++i) {
+    Range r[2];
+    const int n = reads(ops[i], r);
+    for (int k = 0; k < n; ++k) {
+      if (overlaps(r[k], {p, bytes})) return true;
+    }
+    if (overwrites(ops[i]) == p) return false;
+  }
+  return false;
+}
+
+size_t matmul_out_bytes(const Op& op) { return size_t(op.n_rows) * op.w.n_out * sizeof(float); }
+
+}  // namespace
+
+void CudaOps::execute(const std::vector<Op>& ops, bool graph_mode) {
+  for (size_t i = 0; i < ops.size();) {
+    const Op& op = ops[i];
+    switch (op.kind) {
+      case OpKind::Embed:
+        launch_embed(weight(op.w), d_tokens_, op.n_rows, op.out, stream_);
+        ++i;
+        break;
+      case OpKind::RmsNorm: {
+        size_t m = 0;  // matmuls reading the normed rows right after
+        while (i + 1 + m < ops.size() && ops[i + 1 + m].kind == OpKind::Matmul && ops[i + 1 + m].a == op.out &&
+               ops[i + 1 + m].n_rows == op.n_rows && ops[i + 1 + m].w.n_in == op.dim) {
+          ++m;
+        }
+        const size_t bytes = size_t(op.n_rows) * op.dim * sizeof(float);
+        if (m > 0 && op.dim % 32 == 0 && !read_later(ops, i + 1 + m, op.out, bytes)) {
+          size_t j = i + 1;
+          while (j < i + 1 + m) j += emit_matmuls(ops, j, &op);
+          i = j;
+        } else {
+          launch_rmsnorm(op.a, reinterpret_cast<const float*>(weight(op.w).data), op.n_rows, op.dim, op.eps, op.out,
+                         stream_);
+          ++i;
+        }
+        break;
+      }
+      case OpKind::Matmul: i += emit_matmuls(ops, i, nullptr); break;
+      case OpKind::Rope: {
+        const Op* next = i + 1 < ops.size() ? &ops[i + 1] : nullptr;
+        const Op* next2 = i + 2 < ops.size() ? &ops[i + 2] : nullptr;
+        if (next && next->kind == OpKind::Rope && next2 && next2->kind == OpKind::KvWrite && next2->a == next->out &&
+            next->n_rows == op.n_rows && next2->n_rows == op.n_rows && next->ids == op.ids && next2->ids == op.ids) {
+          emit_rope_kv(&op, next, next2);
+          i += 3;
+        } else if (next && next->kind == OpKind::KvWrite && next->a == op.out && next->n_rows == op.n_rows &&
+                   next->ids == op.ids) {
+          emit_rope_kv(nullptr, &op, next);
+          i += 2;
+        } else {
+          emit_rope_kv(&op, nullptr, nullptr);
+          ++i;
+        }
+        break;
+      }
+      case OpKind::KvWrite: emit_rope_kv(nullptr, nullptr, &op); ++i; break;
+      case OpKind::Attention: emit_attention(op, graph_mode); ++i; break;
+      case OpKind::SwiGlu: launch_swiglu(op.a, op.b, op.n, op.out, stream_); ++i; break;
+      case OpKind::Add: launch_add(op.out, op.a, op.n, stream_); ++i; break;
+    }
+  }
+}
+
+// Launches the matmul at ops[first] together with what fuses with it; returns the ops consumed.
+size_t CudaOps::emit_matmuls(const std::vector<Op>& ops, size_t first, const Op* norm) {
+  const Op& m0 = ops[first];
+  MatvecArgs a;
+  a.x = norm ? norm->a : m0.a;
+  a.n_rows = m0.n_rows;
+  if (norm) {
+    a.norm_w = reinterpret_cast<const float*>(weight(norm->w).data);
+    a.eps = norm->eps;
+  }
+  a.w[0] = weight(m0.w);
+  a.y[0] = m0.out;
+  const Op* m1 = first + 1 < ops.size() ? &ops[first + 1] : nullptr;
+  const bool same_input = m1 && m1->kind == OpKind::Matmul && m1->a == m0.a && m1->n_rows == m0.n_rows;
+  // gate, up + swiglu
+  if (same_input && first + 2 < ops.size()) {
+    const Op& sw = ops[first + 2];
+    const DeviceMatrix& w1 = weight(m1->w);
+    if (sw.kind == OpKind::SwiGlu && sw.a == m0.out && sw.b == m1->out && w1.type == a.w[0].type &&
+        w1.n_out == a.w[0].n_out && w1.n_in == a.w[0].n_in && sw.n == int64_t(m0.n_rows) * a.w[0].n_out &&
+        (sw.out == m0.out || !read_later(ops, first + 3, m0.out, matmul_out_bytes(m0))) &&
+        !read_later(ops, first + 3, m1->out, matmul_out_bytes(*m1))) {
+      a.n_w = 2;
+      a.w[1] = w1;
+      a.y[0] = sw.out;
+      a.epilogue = MatvecEpilogue::SwiGlu;
+      launch_matvec(a, stream_);
+      return 3;
+    }
+  }
+  // matmul + residual add
+  if (first + 1 < ops.size()) {
+    const Op& add = ops[first + 1];
+    if (add.kind == OpKind::Add && add.a == m0.out && add.n == int64_t(m0.n_rows) * a.w[0].n_out &&
+        add.out != a.x && add.out != m0.a && !read_later(ops, first + 2, m0.out, matmul_out_bytes(m0))) {
+      a.y[0] = add.out;
+      a.epilogue = MatvecEpilogue::AddInto;
+      launch_matvec(a, stream_);
+      return 2;
+    }
+  }
+  // up to 3 weights of one type on the same input (Q/K/V)
+  size_t count = 1;
+  while (count < 3 && first + count < ops.size()) {
+    const Op& mk = ops[first + count];
+    if (mk.kind != OpKind::Matmul || mk.a != m0.a || mk.n_rows != m0.n_rows) break;
+    const DeviceMatrix& wk = weight(mk.w);
+    if (wk.type != a.w[0].type || wk.n_in != a.w[0].n_in) break;
+    a.w[count] = wk;
+    a.y[count] = mk.out;
+    ++count;
+  }
+  a.n_w = int(count);
+  launch_matvec(a, stream_);
+  return count;
+}
+
+void CudaOps::emit_rope_kv(const Op* rope_q, const Op* rope_k, const Op* kvw) {
+  RopeKvArgs a;
+  a.positions = d_positions_;
+  const Op* any = rope_q ? rope_q : rope_k ? rope_k : kvw;
+  a.n_rows = any->n_rows;
+  if (rope_q || rope_k) {
+    const RopeConfig& c = (rope_q ? rope_q : rope_k)->rope;
+    a.rope.head_dim = c.head_dim;
+    a.rope.rope_dim = c.rope_dim;
+    a.rope.freq_base = c.freq_base;
+    a.rope.freq_scale = c.freq_scale;
+    a.rope.neox = c.ordering == RopeOrdering::NeoX;
+    a.rope.freq_factors = freq_factors(c.freq_factors, c.rope_dim / 2);
+  }
+  if (rope_q) {
+    a.rope_q = true;
+    a.q = rope_q->out;
+    a.n_head = rope_q->n_heads;
+  }
+  if (kvw) {
+    DeviceKv& dk = kv(*kvw->cache);
+    a.kv = dk.cfg;
+    a.layer = dk.layers[size_t(kvw->layer)];
+    a.write_kv = true;
+    a.k = const_cast<float*>(kvw->a);
+    a.v = kvw->b;
+    a.rope.head_dim = dk.cfg.head_dim;
+    a.tables = tables_;
+  }
+  if (rope_k) {
+    a.rope_k = true;
+    a.k = rope_k->out;
+    if (!kvw) {  // RoPE of a tensor that is not written to a cache: treat its heads as "query" heads
+      a.rope_k = false;
+      a.rope_q = true;
+      a.q = rope_k->out;
+      a.n_head = rope_k->n_heads;
+    }
+  }
+  launch_rope_kv(a, stream_);
+}
+
+void CudaOps::emit_attention(const Op& op, bool graph_mode) {
+  DeviceKv& dk = kv(*op.cache);
+  AttentionArgs a;
+  a.q = op.a;
+  a.out = op.out;
+  a.n_rows = op.n_rows;
+  a.n_head = op.n_heads;
+  a.positions = d_positions_;
+  a.kv = dk.cfg;
+  a.layer = dk.layers[size_t(op.layer)];
+  a.tables = tables_;
+  a.splits_main = attention_splits(op, graph_mode, &a.splits_window);
+  a.partial = partial_.as<float>();
+  launch_attention(a, stream_);
+}
+
+}  // namespace kvant::cuda
