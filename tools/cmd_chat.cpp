@@ -183,6 +183,9 @@ int cmd_chat(const std::vector<std::string>& args) {
   if (sampling.top_p <= 0.0f || sampling.top_p > 1.0f) return fail("chat", "--top-p must be in (0, 1]");
   if (sampling.min_p < 0.0f || sampling.min_p > 1.0f) return fail("chat", "--min-p must be in [0, 1]");
 
+  // Saved KV contexts are host memory: with --save-kv/--load-kv, "auto" means the CPU backend (/save and
+  // /load on another backend answer with an error naming it).
+  if ((!save_kv.empty() || !load_kv.empty()) && session.backend == "auto") session.backend = "cpu";
   auto model = Model::load(model_path);
   if (!model) return fail("chat", model.error());
   auto family = chat_template_name(**model, template_name);

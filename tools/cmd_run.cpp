@@ -49,6 +49,8 @@ int cmd_run(const std::vector<std::string>& args) {
   if (sampling.min_p < 0.0f || sampling.min_p > 1.0f) return fail("run", "--min-p must be in [0, 1]");
   if (sampling.repeat_penalty <= 0.0f) return fail("run", "--repeat-penalty must be > 0");
 
+  // Saved KV contexts are host memory: with --save-kv/--load-kv, "auto" means the CPU backend.
+  if ((!save_kv.empty() || !load_kv.empty()) && session.backend == "auto") session.backend = "cpu";
   auto model = Model::load(model_path);
   if (!model) return fail("run", model.error());
   auto session_or = Session::create(*model, session);

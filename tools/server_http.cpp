@@ -303,7 +303,7 @@ int run_http_server(ServerEngine& engine, const HttpServerOptions& options) {
   const size_t n_threads = std::max<size_t>(32, size_t(engine.n_slots()) * 4 + 8);
   svr.new_task_queue = [n_threads] { return new httplib::ThreadPool(n_threads); };
   svr.set_payload_max_length(options.max_body_bytes);
-  svr.set_read_timeout(30);
+  svr.set_read_timeout(5);  // also bounds how long an oversize body is drained before its 413
   svr.set_write_timeout(30);
 
   svr.Post("/v1/chat/completions", [&](const httplib::Request& q, httplib::Response& r) { handle_generation(ctx, q, r, true); });

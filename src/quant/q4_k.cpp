@@ -1,94 +1,48 @@
 // quant/q4_k.cpp — Q4_K (GGUF type 12): 4-bit weights, 8 sub-blocks of 32 with 6-bit scales and mins
-// (packed as in ggml's get_scale_min_k4). Exact dequantisation, a quantiser and the dot with Q8_K.
-#include <cassert>
+// (packed as in ggml's get_scale_min_k4). Its bit layout; dequantise / quantise / dot with Q8_K come
+// from kquant_common.
 #include <cstring>
 
 #include "core/fp16.h"
 #include "quant/formats.h"
-#include "quant/kquant_blocks.h"
+#include "quant/kquant_common.h"
 
 namespace kvant {
 namespace {
 
 using kquant::block_q4_K;
-using kquant::block_q8_K;
 using kquant::QK_K;
+using kquant::SuperBlock;
 
 // Element i: nibble of qs[32*(i/64) + i%32], low for (i%64) < 32 and high otherwise. Sub-block i/32.
 inline int q4_byte(int i) { return 32 * (i / 64) + i % 32; }
 inline int q4_shift(int i) { return 4 * ((i % 64) / 32); }
-inline int q4_value(const block_q4_K& b, int i) { return (b.qs[q4_byte(i)] >> q4_shift(i)) & 0xF; }
 
-void dequantize_row_q4_K(const void* src, float* dst, int64_t n) {
-  assert(n % QK_K == 0);
-  const auto* blocks = static_cast<const block_q4_K*>(src);
-  for (int64_t ib = 0; ib < n / QK_K; ++ib) {
-    const block_q4_K& b = blocks[ib];
-    const float d = fp16_to_fp32(b.d);
-    const float dmin = fp16_to_fp32(b.dmin);
-    float* y = dst + ib * QK_K;
-    for (int sub = 0; sub < 8; ++sub) {
-      int sc, m;
-      kquant::scale_min_k4(sub, b.scales, &sc, &m);
-      const float dl = d * float(sc);
-      const float ml = dmin * float(m);
-      for (int i = 32 * sub; i < 32 * sub + 32; ++i) y[i] = dl * float(q4_value(b, i)) - ml;
-    }
-  }
+void unpack_q4_K(const block_q4_K& b, SuperBlock* sb) {
+  sb->n_sub = 8;
+  sb->has_min = true;
+  sb->d = fp16_to_fp32(b.d);
+  sb->dmin = fp16_to_fp32(b.dmin);
+  kquant::unpack_scale_min_k4(b.scales, sb);
+  for (int i = 0; i < QK_K; ++i) sb->q[i] = (b.qs[q4_byte(i)] >> q4_shift(i)) & 0xF;
 }
 
-void quantize_row_q4_K(const float* src, void* dst, int64_t n) {
-  assert(n % QK_K == 0);
-  auto* blocks = static_cast<block_q4_K*>(dst);
-  for (int64_t ib = 0; ib < n / QK_K; ++ib) {
-    const float* x = src + ib * QK_K;
-    block_q4_K& b = blocks[ib];
-    float scales[8], offsets[8];
-    for (int sub = 0; sub < 8; ++sub) scales[sub] = kquant::fit_asymmetric(x + 32 * sub, 32, 15, &offsets[sub]);
-    uint8_t sc_codes[8], min_codes[8];
-    const float d = kquant::quantize_unsigned_scales(scales, 8, 63, sc_codes, &b.d);
-    const float dmin = kquant::quantize_unsigned_scales(offsets, 8, 63, min_codes, &b.dmin);
-    kquant::pack_scale_min_k4(sc_codes, min_codes, b.scales);
-    std::memset(b.qs, 0, sizeof(b.qs));
-    for (int sub = 0; sub < 8; ++sub) {
-      const float step = d * float(sc_codes[sub]);
-      const float offset = dmin * float(min_codes[sub]);
-      for (int i = 32 * sub; i < 32 * sub + 32; ++i) {
-        const int q = step > 0.0f ? std::clamp(kquant::nearest_int((x[i] + offset) / step), 0, 15) : 0;
-        b.qs[q4_byte(i)] |= uint8_t(q << q4_shift(i));
-      }
-    }
-  }
-}
-
-// Σ_blocks d_a * (d * Σ_sub scale * Σ q_w q_a - dmin * Σ_sub min * (bsum_2sub + bsum_2sub+1)).
-float vec_dot_q4_K(int64_t n, const void* weights, const void* activations) {
-  assert(n % QK_K == 0);
-  const auto* w = static_cast<const block_q4_K*>(weights);
-  const auto* a = static_cast<const block_q8_K*>(activations);
-  float sum = 0.0f;
-  for (int64_t ib = 0; ib < n / QK_K; ++ib) {
-    int32_t scaled = 0, mins = 0;
-    for (int sub = 0; sub < 8; ++sub) {
-      int sc, m;
-      kquant::scale_min_k4(sub, w[ib].scales, &sc, &m);
-      int32_t dot = 0;
-      for (int i = 32 * sub; i < 32 * sub + 32; ++i) dot += q4_value(w[ib], i) * a[ib].qs[i];
-      scaled += sc * dot;
-      mins += m * (a[ib].bsums[2 * sub] + a[ib].bsums[2 * sub + 1]);
-    }
-    const float dall = a[ib].d * fp16_to_fp32(w[ib].d);
-    const float dmin = a[ib].d * fp16_to_fp32(w[ib].dmin);
-    sum += dall * float(scaled) - dmin * float(mins);
-  }
-  return sum;
+// Quants 0..15; scale and min codes 0..63 over f16 d and dmin.
+void quantize_block_q4_K(const float* x, block_q4_K* b) {
+  SuperBlock sb;
+  kquant::quantize_superblock_with_min(x, 8, 15, 63, &b->d, &b->dmin, &sb);
+  kquant::pack_scale_min_k4(sb, b->scales);
+  std::memset(b->qs, 0, sizeof(b->qs));
+  for (int i = 0; i < QK_K; ++i) b->qs[q4_byte(i)] |= uint8_t(sb.q[i] << q4_shift(i));
 }
 
 }  // namespace
 
 namespace formats {
 const QuantTraits kQ4_K = {GgmlType::Q4_K, QK_K, sizeof(block_q4_K), GgmlType::Q8_K,
-                           dequantize_row_q4_K, quantize_row_q4_K, vec_dot_q4_K};
+                           kquant::dequantize_row<block_q4_K, unpack_q4_K>,
+                           kquant::quantize_row<block_q4_K, quantize_block_q4_K>,
+                           kquant::vec_dot_row<block_q4_K, unpack_q4_K>};
 }  // namespace formats
 
 }  // namespace kvant

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "quant/block_stats.h"
 #include "quant/formats.h"
 #include "quant/kquant_blocks.h"
 
@@ -34,11 +35,8 @@ void quantize_activations_q8_k(const float* src, void* dst, int64_t n) {
   for (int64_t ib = 0; ib < n / QK_K; ++ib) {
     const float* x = src + ib * QK_K;
     block_q8_K& b = blocks[ib];
-    float amax = 0.0f, max = 0.0f;
-    for (int i = 0; i < QK_K; ++i) {
-      if (std::fabs(x[i]) > amax) { amax = std::fabs(x[i]); max = x[i]; }
-    }
-    if (amax == 0.0f) {
+    const float max = quant_stats::signed_absmax(x, QK_K);
+    if (max == 0.0f) {
       b.d = 0.0f;
       std::memset(b.qs, 0, sizeof(b.qs));
       std::memset(b.bsums, 0, sizeof(b.bsums));

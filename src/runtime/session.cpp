@@ -168,12 +168,21 @@ Status Session::truncate(uint32_t n_tokens) {
   return Status::ok();
 }
 
+// The KV file holds the host KvCache; a backend that keeps the cache on a device would need to copy it.
+static Status check_host_kv(const Ops& ops, const std::string& path) {
+  if (std::string(ops.name()) == "cpu") return Status::ok();
+  return Status::error(path + ": saving/loading the KV cache is only supported with the cpu backend (this session uses " +
+                       ops.name() + ")");
+}
+
 Status Session::save_kv(const std::string& path) const {
+  KVANT_RETURN_IF_ERROR(check_host_kv(*impl_->ops, path));
   return kv_save(impl_->cache, impl_->tokens, model_fingerprint(*impl_->model), path);
 }
 
 Status Session::load_kv(const std::string& path) {
   Impl& s = *impl_;
+  KVANT_RETURN_IF_ERROR(check_host_kv(*s.ops, path));
   auto tokens = kv_load(s.cache, model_fingerprint(*s.model), path);
   s.n_past = tokens ? uint32_t(tokens->size()) : 0;
   s.tokens = tokens ? std::move(tokens).value() : std::vector<int32_t>{};

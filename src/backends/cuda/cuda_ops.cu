@@ -275,6 +275,14 @@ CudaOps::DeviceKv& CudaOps::kv(KvCache& cache) {
   return kvs_.emplace(&cache, std::move(dk)).first->second;
 }
 
+void CudaOps::download_vector(KvCache& cache, bool k, int layer, int head, int cell, uint8_t* dst) {
+  const DeviceKv& dk = kv(cache);
+  const size_t bytes = k ? dk.cfg.k_bytes : dk.cfg.v_bytes;
+  const uint8_t* base = k ? dk.layers[size_t(layer)].k : dk.layers[size_t(layer)].v;
+  KVANT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  KVANT_CUDA_CHECK(cudaMemcpy(dst, base + (size_t(head) * dk.cfg.n_ctx + cell) * bytes, bytes, cudaMemcpyDeviceToHost));
+}
+
 void CudaOps::upload_ids(const int32_t* tokens, const int32_t* positions, int n) {
   if (n > io_capacity_) {
     if (host_io_) KVANT_CUDA_CHECK(cudaFreeHost(host_io_));

@@ -45,6 +45,8 @@ class CudaOps final : public Ops {
   // Graphs can be switched off (KVANT_CUDA_GRAPHS=0, or tests comparing graph and eager runs).
   void set_graphs_enabled(bool on) { graphs_enabled_ = on; }
   cudaStream_t stream() const { return stream_; }
+  // Tests: copies the device copy of one encoded vector (K or V) of the cache to dst.
+  void download_vector(KvCache& cache, bool k, int layer, int head, int cell, uint8_t* dst);
 
   enum class OpKind { Embed, RmsNorm, Matmul, Rope, KvWrite, Attention, SwiGlu, Add };
   struct Op {

@@ -1,0 +1,157 @@
+// tests/cuda/test_cuda_e2e.cu — end-to-end logits of the CUDA backend against the CPU backend on the
+// same model: a prompt (all rows, eager) then greedy decode steps (CUDA graph), on stories260K and on a
+// synthetic tiny model over several K/V cache types. The CPU converts activations to q8 for its dot
+// products and the GPU keeps them in f32, so logits agree to a relative error of ~1e-2, not bitwise.
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <sys/stat.h>
+
+#include "cuda_test.h"
+#include "kvant/kvant.h"
+#include "model/synth.h"
+
+using namespace kvant;
+
+namespace {
+
+bool exists(const std::string& p) {
+  struct stat st{};
+  return !p.empty() && stat(p.c_str(), &st) == 0;
+}
+
+// The stories260K vocabulary/model: $KVANT_STORIES, the carried copy in .devdata/, or ../shared/data.
+std::string stories_path() {
+  const char* env = std::getenv("KVANT_STORIES");
+  for (std::string p : {env ? std::string(env) : std::string(), std::string(KVANT_SOURCE_DIR) + "/.devdata/stories260K.gguf",
+                        std::string(KVANT_SHARED_DATA) + "/stories260K/stories260K.gguf"}) {
+    if (exists(p)) return p;
+  }
+  return "";
+}
+
+int argmax(const float* x, int n) { return int(std::max_element(x, x + n) - x); }
+
+struct Result {
+  double worst_prompt = 0, worst_decode = 0;
+  int top1_same = 0, top1_total = 0, kernels = 0;
+  std::string backend;
+};
+
+Result compare(std::shared_ptr<Model> model, const std::string& ctk, const std::string& ctv, int n_decode) {
+  Result res;
+  SessionParams p;
+  p.n_ctx = 256;
+  p.cache_type_k = ctk;
+  p.cache_type_v = ctv;
+  p.kv_window = 16;
+  SessionParams pc = p, pg = p;
+  pc.backend = "cpu";
+  pg.backend = "cuda";
+  auto cpu = Session::create(model, pc);
+  auto gpu = Session::create(model, pg);
+  CHECK(bool(cpu) && bool(gpu), "session create: %s", !cpu ? cpu.error().c_str() : !gpu ? gpu.error().c_str() : "");
+  if (!cpu || !gpu) return res;
+  res.backend = (*gpu)->backend_name();
+  CHECK(res.backend == "cuda", "backend_name %s", res.backend.c_str());
+  const int n_vocab = model->n_vocab();
+  std::vector<int32_t> prompt = model->tokenize("Once upon a time, there was a little girl named Lily. She", true, false);
+  CHECK((*cpu)->eval(prompt, true).is_ok() && (*gpu)->eval(prompt, true).is_ok(), "prompt eval");
+  for (int i = 0; i < int(prompt.size()); ++i) {
+    const float* a = (*gpu)->logits(i);
+    const float* b = (*cpu)->logits(i);
+    res.worst_prompt = std::max(res.worst_prompt, test::rel_error(a, b, size_t(n_vocab)));
+    res.top1_same += argmax(a, n_vocab) == argmax(b, n_vocab);
+    ++res.top1_total;
+  }
+  int32_t next = argmax((*cpu)->logits(), n_vocab);
+  for (int s = 0; s < n_decode; ++s) {
+    CHECK((*cpu)->eval({next}).is_ok() && (*gpu)->eval({next}).is_ok(), "decode eval");
+    const float* a = (*gpu)->logits();
+    const float* b = (*cpu)->logits();
+    res.worst_decode = std::max(res.worst_decode, test::rel_error(a, b, size_t(n_vocab)));
+    res.top1_same += argmax(a, n_vocab) == argmax(b, n_vocab);
+    ++res.top1_total;
+    next = argmax(b, n_vocab);  // follow the CPU's greedy path on both
+  }
+  res.kernels = (*gpu)->kernels_per_token();
+  return res;
+}
+
+void report(const char* model, const std::string& ctk, const std::string& ctv, const Result& r, double tol) {
+  std::printf("%-14s K %-12s V %-12s prompt rel %.2e decode rel %.2e top1 %d/%d kernels/token %d\n", model,
+              ctk.c_str(), ctv.c_str(), r.worst_prompt, r.worst_decode, r.top1_same, r.top1_total, r.kernels);
+  CHECK(r.worst_prompt < tol && r.worst_decode < tol, "%s K %s V %s: logits differ (%.3g / %.3g)", model, ctk.c_str(),
+        ctv.c_str(), r.worst_prompt, r.worst_decode);
+  CHECK(r.top1_same * 10 >= r.top1_total * 9, "%s K %s V %s: top-1 agrees on %d/%d", model, ctk.c_str(), ctv.c_str(),
+        r.top1_same, r.top1_total);
+  CHECK(r.kernels > 0, "no graph was captured");
+}
+
+}  // namespace
+
+// `test_cuda_e2e MODEL.gguf`: prints the decode graph's kernel count and a quick decode timing.
+int probe(const char* path) {
+  auto model = Model::load(path);
+  if (!model) {
+    std::printf("probe: %s\n", model.error().c_str());
+    return 1;
+  }
+  SessionParams p;
+  p.n_ctx = 1024;
+  p.backend = "cuda";
+  auto s = Session::create(*model, p);
+  if (!s) {
+    std::printf("probe: %s\n", s.error().c_str());
+    return 1;
+  }
+  std::vector<int32_t> prompt(8, 1);
+  (*s)->eval(prompt);
+  for (int i = 0; i < 8; ++i) (*s)->eval({int32_t(i + 2)});
+  const auto t0 = std::chrono::steady_clock::now();
+  const int n = 64;
+  for (int i = 0; i < n; ++i) (*s)->eval({int32_t(i + 3)});
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / n;
+  std::printf("probe %s: kernels/token %d, decode %.3f ms/token (%.1f tok/s)\n", path, (*s)->kernels_per_token(), ms,
+              1000.0 / ms);
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  test::require_device();
+  if (argc > 1) return probe(argv[1]);
+  const std::string stories = stories_path();
+  if (stories.empty()) {
+    std::printf("SKIP: stories260K.gguf not found (set KVANT_STORIES or carry .devdata/stories260K.gguf)\n");
+    return 77;
+  }
+  {
+    auto model = Model::load(stories);
+    CHECK(bool(model), "load %s", stories.c_str());
+    if (model) {
+      for (auto [k, v] : {std::pair{"f16", "f16"}, {"f32", "f32"}, {"turbo_kv_4b", "turbo_kv_4b"}, {"turbo_kv_3b", "f16"}}) {
+        report("stories260K", k, v, compare(*model, k, v, 24), 2e-2);
+      }
+    }
+  }
+  const std::string tiny = "/tmp/kvant_cuda_test_tiny.gguf";
+  synth::Options o;
+  o.shape = "tiny";
+  o.type = "q8_0";
+  o.vocab_path = stories;
+  o.out_path = tiny;
+  Status st = synth::synthesize(o);
+  CHECK(st.is_ok(), "synth tiny: %s", st.message().c_str());
+  if (st.is_ok()) {
+    auto model = Model::load(tiny);
+    CHECK(bool(model), "load tiny");
+    if (model) {
+      for (auto [k, v] : {std::pair{"f16", "f16"}, {"q8_0", "q8_0"}, {"q4_0", "q4_0"}, {"turbo_kv_4b", "turbo_kv_4b"},
+                          {"turbo_kv_3b", "f16"}, {"q8_0", "turbo_kv_2b"}}) {
+        report("synth-tiny", k, v, compare(*model, k, v, 24), 5e-2);
+      }
+    }
+  }
+  return test::finish("test_cuda_e2e");
+}
