@@ -9,8 +9,8 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <string_view>
 #include <memory>
-#include <regex>
 
 #include "kv/kv_codec.h"
 #include "kv/kv_types.h"
@@ -222,18 +222,36 @@ Expected<KvDump> read_kv_dump(const std::string& path) {
   return dump;
 }
 
+namespace {
+
+// "layer<N>_keys.bin" / "layer<N>_values.bin" -> N and which file; false for any other name.
+bool parse_dump_name(const std::string& name, uint32_t& layer, bool& is_keys) {
+  constexpr std::string_view kPrefix = "layer";
+  if (name.compare(0, kPrefix.size(), kPrefix) != 0) return false;
+  size_t i = kPrefix.size();
+  const size_t digits_begin = i;
+  uint64_t value = 0;
+  while (i < name.size() && name[i] >= '0' && name[i] <= '9' && i - digits_begin < 9) value = value * 10 + uint64_t(name[i++] - '0');
+  if (i == digits_begin) return false;
+  const std::string rest = name.substr(i);
+  if (rest != "_keys.bin" && rest != "_values.bin") return false;
+  layer = uint32_t(value);
+  is_keys = rest == "_keys.bin";
+  return true;
+}
+
+}  // namespace
+
 Expected<std::vector<KvDumpPair>> read_kv_dump_dir(const std::string& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return Status::error(dir + ": not a directory of KV dumps");
-  static const std::regex kName(R"(layer(\d+)_(keys|values)\.bin)");
   std::map<uint32_t, std::pair<std::string, std::string>> files;  // layer -> (keys, values)
   for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
-    std::smatch m;
-    const std::string name = entry.path().filename().string();
-    if (!std::regex_match(name, m, kName)) continue;
-    const uint32_t layer = uint32_t(std::stoul(m[1].str()));
-    (m[2] == "keys" ? files[layer].first : files[layer].second) = entry.path().string();
+    uint32_t layer = 0;
+    bool is_keys = false;
+    if (!parse_dump_name(entry.path().filename().string(), layer, is_keys)) continue;
+    (is_keys ? files[layer].first : files[layer].second) = entry.path().string();
   }
   if (ec) return Status::error(dir + ": cannot list directory: " + ec.message());
   if (files.empty()) return Status::error(dir + ": no KV dumps (layer<N>_keys.bin / layer<N>_values.bin)");

@@ -228,6 +228,7 @@ Status Session::fill_for_benchmark(uint32_t n_tokens, uint64_t seed) {
       }
       s.ops->kv_write(s.cache, int(layer), k.data(), v.data(), int(n), s.positions.data());
     }
+    s.tokens.insert(s.tokens.end(), n, 0);  // placeholder ids: the cells hold synthetic K/V, not a text
     s.n_past += n;
   }
   return Status::ok();

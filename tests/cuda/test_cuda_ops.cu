@@ -4,6 +4,8 @@
 // with and without the f16 window, single and multi-row. Outputs are poisoned (NaN) before each run.
 #include <algorithm>
 #include <cstring>
+#include <deque>
+#include <tuple>
 
 #include "backends/cpu/cpu_ops.h"
 #include "backends/cuda/cuda_ops.h"
@@ -91,11 +93,14 @@ void as_forward(cuda::CudaOps& ops, int n, const int32_t* positions, Fn body) {
 
 void test_matvec(cuda::CudaOps& ops) {
   const GgmlType types[] = {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0,
-                            GgmlType::Q4_1, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q5_0,
-                            GgmlType::Q2_K, GgmlType::Q3_K};
+                            GgmlType::Q4_1, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q5_0};
+  // CudaOps caches device weights by host address (weights are mapped for the session's life): keep
+  // every test matrix alive so no address is reused.
+  static std::deque<HostWeight> keep;
   for (GgmlType type : types) {
     for (int n_in : {512, 2048}) {
-      HostWeight w = make_weight(type, n_in, 72, 11 + n_in);
+      keep.push_back(make_weight(type, n_in, 72, 11 + n_in));
+      const HostWeight& w = keep.back();
       for (int n_rows : {1, 3, 9}) {
         const std::vector<float> x = test::random_normal(size_t(n_rows) * n_in, 5 + n_rows);
         Dev dx(x), dy(size_t(n_rows) * 72);
@@ -259,9 +264,42 @@ void test_kv(cuda::CudaOps& ops, CpuOps& cpu) {
               vectors - byte_mismatch, vectors);
 }
 
+// Achieved bandwidth of one-row matvecs of decode-sized matrices (events around 20 launches).
+void bench_matvec(cuda::CudaOps& ops) {
+  static std::deque<HostWeight> keep;
+  for (auto [type, n_in, n_out] : {std::tuple{GgmlType::Q8_0, 2048, 8192}, {GgmlType::Q8_0, 8192, 2048},
+                                   {GgmlType::Q4_K, 4096, 14336}, {GgmlType::Q6_K, 4096, 4096}}) {
+    keep.push_back(make_weight(type, n_in, n_out, 99));
+    const HostWeight& w = keep.back();
+    Dev dx(test::random_normal(size_t(n_in), 3));
+    Dev dy{size_t(n_out)};
+    ops.matmul(w.view, dx.p, 1, dy.p);  // upload + warm-up
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    const int reps = 20;
+    float dummy = 0;
+    int32_t tok = 0, pos = 0;
+    cudaEventRecord(e0, ops.stream());
+    for (int i = 0; i < reps; ++i) {
+      ops.begin_forward({&tok, &pos, 2, &dummy, 1});  // n = 2: eager, no graph
+      ops.matmul(w.view, dx.p, 1, dy.p);
+      ops.end_forward();
+    }
+    cudaEventRecord(e1, ops.stream());
+    cudaEventSynchronize(e1);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, e0, e1);
+    const double us = 1e3 * ms / reps;
+    std::printf("matvec bench %-5s %5d x %5d: %7.1f us/launch incl. sync, %6.0f GB/s\n",
+                std::string(ggml_type_name(type)).c_str(), n_out, n_in, us, double(w.bytes.size()) / us / 1e3);
+  }
+}
+
 }  // namespace
 
 int main() {
+  setvbuf(stdout, nullptr, _IONBF, 0);
   test::require_device();
   cuda::CudaOps ops;
   CpuOps cpu(4);
@@ -269,5 +307,6 @@ int main() {
   test_fusions(ops);
   test_elementwise(ops, cpu);
   test_kv(ops, cpu);
+  bench_matvec(ops);
   return test::finish("test_cuda_ops");
 }

@@ -3,8 +3,8 @@
 // /save + /load and --save-kv/--load-kv work, and a model without a template needs --chat-template.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <fstream>
-#include <regex>
 
 #include "kvant/chat.h"
 #include "test_support.h"
@@ -26,9 +26,12 @@ struct Turn {
 
 std::vector<Turn> turns(const std::string& err) {
   std::vector<Turn> out;
-  const std::regex re(R"(\[turn: (\d+) prompt tokens, (\d+) cached, (\d+) evaluated, (\d+) generated\])");
-  for (auto it = std::sregex_iterator(err.begin(), err.end(), re); it != std::sregex_iterator(); ++it) {
-    out.push_back({std::stoul((*it)[1]), std::stoul((*it)[2]), std::stoul((*it)[3]), std::stoul((*it)[4])});
+  for (size_t at = err.find("[turn: "); at != std::string::npos; at = err.find("[turn: ", at + 1)) {
+    Turn t;
+    if (std::sscanf(err.c_str() + at, "[turn: %zu prompt tokens, %zu cached, %zu evaluated, %zu generated]", &t.prompt,
+                    &t.cached, &t.evaluated, &t.generated) == 4) {
+      out.push_back(t);
+    }
   }
   return out;
 }

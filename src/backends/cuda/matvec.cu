@@ -27,6 +27,15 @@ __device__ __forceinline__ void stage_copy(const uint8_t* src, uint8_t* dst, int
   }
 }
 
+// Element i of a float-format row (the tail past the last whole 32-element unit).
+template <GgmlType T>
+__device__ __forceinline__ float float_elem(const uint8_t* row, int i) {
+  if constexpr (T == GgmlType::F32) return reinterpret_cast<const float*>(row)[i];
+  if constexpr (T == GgmlType::F16) return half_bits_to_float(reinterpret_cast<const uint16_t*>(row)[i]);
+  if constexpr (T == GgmlType::BF16) return bf16_bits_to_float(reinterpret_cast<const uint16_t*>(row)[i]);
+  return 0.0f;
+}
+
 // acc[r] += W_row · xin[r] over one whole row, the warp cooperating (lane partial sums).
 template <GgmlType T, int NR>
 __device__ __forceinline__ void row_dot(const uint8_t* wrow, int n_in, size_t row_bytes, const float* x, int nr,
@@ -56,7 +65,10 @@ __device__ __forceinline__ void row_dot(const uint8_t* wrow, int n_in, size_t ro
           if (r < nr) {
             const float4* xr = reinterpret_cast<const float4*>(x + size_t(r) * n_in + base);
             float s = 0.0f;
-            if (norm_w) {
+            if (n_in % 4 != 0) {  // rows not 16-byte aligned: scalar loads
+              const float* xs = x + size_t(r) * n_in + base;
+              for (int e = 0; e < 32; ++e) s += w[e] * (norm_w ? xs[e] * norm_scale[r] * norm_w[base + e] : xs[e]);
+            } else if (norm_w) {
               const float4* nw = reinterpret_cast<const float4*>(norm_w + base);
 #pragma unroll
               for (int e = 0; e < 8; ++e) {
@@ -73,6 +85,18 @@ __device__ __forceinline__ void row_dot(const uint8_t* wrow, int n_in, size_t ro
             }
             acc[r] += s;
           }
+        }
+      }
+    }
+  }
+  if constexpr (F::kQK == 32) {  // float formats may end in a partial unit
+    for (int i = n_units * 32 + lane; i < n_in; i += 32) {
+      const float wv = float_elem<T>(wrow, i);
+#pragma unroll
+      for (int r = 0; r < NR; ++r) {
+        if (r < nr) {
+          const float xv = x[size_t(r) * n_in + i];
+          acc[r] += wv * (norm_w ? xv * norm_scale[r] * norm_w[i] : xv);
         }
       }
     }
@@ -148,6 +172,9 @@ __global__ void embed_kernel(DeviceMatrix table, const int32_t* tokens, float* o
     F::unit(row + size_t(unit / kUnitsPerBlock) * F::kBytes, unit % kUnitsPerBlock, w);
 #pragma unroll
     for (int e = 0; e < 32; ++e) o[unit * 32 + e] = w[e];
+  }
+  if constexpr (F::kQK == 32) {
+    for (int i = table.n_in / 32 * 32 + threadIdx.x; i < table.n_in; i += blockDim.x) o[i] = float_elem<T>(row, i);
   }
 }
 
