@@ -320,7 +320,9 @@ TEST(Turbo, GaussianRoundTripMseNearLloydMax) {
       std::printf("  %-12s d=%3d  normalised MSE %.5f  (Lloyd-Max %.5f, ratio %.3f)\n", kv_type_name(type), d,
                   mse, lloyd, mse / lloyd);
       EXPECT_LE(mse, 1.05 * lloyd) << kv_type_name(type) << " d " << d;
-      EXPECT_GE(mse, 0.7 * lloyd) << kv_type_name(type) << " d " << d << " suspiciously low";
+      // The multi-start scale search beats plain Lloyd–Max on finite vectors (their extremes rarely reach
+      // the outer centroids): up to ~35 % at d = 64 and 5 bits. Far below that means a broken metric.
+      EXPECT_GE(mse, 0.5 * lloyd) << kv_type_name(type) << " d " << d << " suspiciously low";
       // TurboQuant's figures where a b-bit scalar codebook can meet them (2 and 4 bits).
       if (d == 128 && bits == 2) {
         EXPECT_LE(mse, 1.05 * 0.117);
