@@ -4,10 +4,12 @@
 #include "backends/cpu/cpu_ops.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
 #include "backends/cpu/dot_kernels.h"
+#include "backends/cpu/gemm.h"
 #include "quant/quant.h"
 
 namespace kvant {
@@ -34,6 +36,33 @@ void CpuOps::rmsnorm(const float* x, const WeightView& weight, int n_rows, int d
 }
 
 void CpuOps::matmul(const WeightView& w, const float* x, int n_rows, float* y) {
+  if (n_rows >= 4 && gemm::available(w.type)) {
+    // Prefill: activations packed once, then kActTile x kOutTile tiles of y handed out from an atomic
+    // counter (activation-tile major, so all threads share one activation tile in cache).
+    const size_t packed_bytes = gemm::packed_row_bytes(w.type, w.n_in);
+    if (activations_.size() < packed_bytes * size_t(n_rows)) activations_.resize(packed_bytes * size_t(n_rows));
+    uint8_t* packed = activations_.data();
+    pool_.parallel_for(n_rows, [&](int64_t begin, int64_t end, unsigned) {
+      for (int64_t r = begin; r < end; ++r) {
+        gemm::pack_row(w.type, x + size_t(r) * w.n_in, w.n_in, packed + size_t(r) * packed_bytes);
+      }
+    }, std::max<int64_t>(1, kMinWorkPerThread / w.n_in));
+    constexpr int kActTile = 64;
+    constexpr int64_t kOutTile = 16;
+    const int64_t n_act_tiles = (n_rows + kActTile - 1) / kActTile;
+    const int64_t n_out_tiles = (w.n_out + kOutTile - 1) / kOutTile;
+    const int64_t n_tiles = n_act_tiles * n_out_tiles;
+    std::atomic<int64_t> next{0};
+    pool_.parallel_for(int64_t(pool_.size()), [&](int64_t, int64_t, unsigned) {
+      for (int64_t t = next.fetch_add(1, std::memory_order_relaxed); t < n_tiles;
+           t = next.fetch_add(1, std::memory_order_relaxed)) {
+        const int r0 = int(t / n_out_tiles) * kActTile, r1 = std::min(n_rows, r0 + kActTile);
+        const int64_t j0 = (t % n_out_tiles) * kOutTile, j1 = std::min(w.n_out, j0 + kOutTile);
+        gemm::compute_tile(w.type, w.row(0), w.row_bytes, w.n_in, packed, packed_bytes, r0, r1, j0, j1, y, w.n_out);
+      }
+    }, 1);
+    return;
+  }
   const QuantTraits* traits = quant_traits(w.type);
   const GgmlType act_type = traits->vec_dot_type;
   const QuantTraits* act_traits = quant_traits(act_type);

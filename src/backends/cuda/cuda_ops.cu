@@ -89,7 +89,8 @@ CudaOps::~CudaOps() {
 
 float* CudaOps::alloc_activations(size_t n) {
   activations_.emplace_back(n * sizeof(float));
-  KVANT_CUDA_CHECK(cudaMemset(activations_.back().get(), 0, n * sizeof(float)));
+  // On our stream: a legacy-stream memset does not order with a non-blocking stream.
+  KVANT_CUDA_CHECK(cudaMemsetAsync(activations_.back().get(), 0, n * sizeof(float), stream_));
   bump_epoch();
   return activations_.back().as<float>();
 }
@@ -231,9 +232,18 @@ const float* CudaOps::freq_factors(const float* host, int n) {
 }
 
 CudaOps::DeviceKv& CudaOps::kv(KvCache& cache) {
-  auto it = kvs_.find(&cache);
-  if (it != kvs_.end()) return it->second;
   const KvCacheConfig& c = cache.config();
+  auto it = kvs_.find(&cache);
+  if (it != kvs_.end()) {
+    const DeviceKvConfig& d = it->second.cfg;
+    // A different cache created at the same address (a new session's) gets fresh storage.
+    if (d.type_k == c.type_k && d.type_v == c.type_v && d.n_ctx == int(c.n_ctx) && d.head_dim == int(c.head_dim) &&
+        d.n_head_kv == int(c.n_head_kv) && d.window == int(cache.window()) && it->second.layers.size() == c.n_layer &&
+        d.rotate_k == cache.k_codec().rotated() && d.rotate_v == cache.v_codec().rotated()) {
+      return it->second;
+    }
+    kvs_.erase(it);
+  }
   DeviceKv dk;
   dk.cfg.type_k = c.type_k;
   dk.cfg.type_v = c.type_v;
@@ -252,8 +262,9 @@ CudaOps::DeviceKv& CudaOps::kv(KvCache& cache) {
   auto align = [](size_t x) { return (x + 255) / 256 * 256; };
   const size_t per_layer = align(k_layer) + align(v_layer) + 2 * align(w_layer);
   dk.storage = DeviceBuffer(per_layer * c.n_layer);
-  KVANT_CUDA_CHECK(cudaMemset(dk.storage.get(), 0, dk.storage.bytes()));
+  KVANT_CUDA_CHECK(cudaMemsetAsync(dk.storage.get(), 0, dk.storage.bytes(), stream_));
   const bool has_content = cache.cells().used() > 0;  // e.g. loaded from a file before the first eval
+  if (has_content) KVANT_CUDA_CHECK(cudaStreamSynchronize(stream_));
   for (uint32_t l = 0; l < c.n_layer; ++l) {
     uint8_t* p = dk.storage.as<uint8_t>() + per_layer * l;
     DeviceKvLayer layer;

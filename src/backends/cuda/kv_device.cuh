@@ -130,6 +130,13 @@ __device__ __forceinline__ int lloyd_nearest(const float* boundaries, int n_boun
   return idx;
 }
 
+// Stores f as fp16, little-endian, at a 2-byte-aligned-or-not address.
+__device__ __forceinline__ void store_half(uint8_t* p, float f) {
+  const uint16_t h = float_to_half_bits(f);
+  p[0] = uint8_t(h & 0xFF);
+  p[1] = uint8_t(h >> 8);
+}
+
 // idx: shared scratch of d ints. Every lane of the warp must call this.
 __device__ inline void warp_encode(KvType type, bool rotate, int d, float* x, int* idx, uint8_t* dst,
                                    const KvTables& tables, int lane) {
@@ -148,12 +155,8 @@ __device__ inline void warp_encode(KvType type, bool rotate, int d, float* x, in
         const float scale = amax / 127.0f;
         const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
         uint8_t* blk = dst + 34 * b;
-        if (lane == 0) {
-          const uint16_t h = float_to_half_bits(scale);
-          blk[0] = uint8_t(h & 0xFF);
-          blk[1] = uint8_t(h >> 8);
-        }
         blk[2 + lane] = uint8_t(int8_t(roundf(v * inv)));
+        if (lane == 0) store_half(blk, scale);
       }
       break;
     case KvType::Q4_0:
@@ -172,11 +175,7 @@ __device__ inline void warp_encode(KvType type, bool rotate, int d, float* x, in
         const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
         const float hi_v = __shfl_down_sync(0xffffffffu, v, 16);
         uint8_t* blk = dst + 18 * b;
-        if (lane == 0) {
-          const uint16_t h = float_to_half_bits(scale);
-          blk[0] = uint8_t(h & 0xFF);
-          blk[1] = uint8_t(h >> 8);
-        }
+        if (lane == 0) store_half(blk, scale);
         if (lane < 16) {
           const int lo = min(15, int(v * inv + 8.5f));
           const int hi = min(15, int(hi_v * inv + 8.5f));
@@ -226,11 +225,7 @@ __device__ inline void warp_encode(KvType type, bool rotate, int d, float* x, in
         for (int i = lane; i < d; i += 32) idx[i] = 0;
       }
       __syncwarp();
-      if (lane == 0) {
-        const uint16_t h = float_to_half_bits(scale);
-        dst[0] = uint8_t(h & 0xFF);
-        dst[1] = uint8_t(h >> 8);
-      }
+      if (lane == 0) store_half(dst, scale);
       for (int g = lane; g < d / 8; g += 32) {
         uint64_t v = 0;
         for (int k = 0; k < 8; ++k) v |= uint64_t(idx[8 * g + k]) << (bits * k);

@@ -9,11 +9,12 @@ namespace {
 constexpr int kWarps = 4;
 
 __global__ void __launch_bounds__(kWarps * 32) rope_kv_kernel(RopeKvArgs a, int tasks_per_row) {
-  extern __shared__ float smem[];  // per warp: x[d] floats, idx[d] ints
+  extern __shared__ float smem[];  // per warp: x[d] floats, idx[d] ints, the encoded block (<= 4d bytes)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int d = a.rope.head_dim;
-  float* x = smem + size_t(warp) * 2 * d;
+  float* x = smem + size_t(warp) * 3 * d;
   int* idx = reinterpret_cast<int*>(x + d);
+  uint8_t* block = reinterpret_cast<uint8_t*>(x + 2 * d);
   const int task = blockIdx.x * kWarps + warp;
   if (task >= a.n_rows * tasks_per_row) return;
   const int r = task / tasks_per_row;
@@ -49,7 +50,10 @@ __global__ void __launch_bounds__(kWarps * 32) rope_kv_kernel(RopeKvArgs a, int 
   }
   const size_t bytes = is_k ? a.kv.k_bytes : a.kv.v_bytes;
   uint8_t* dst = (is_k ? a.layer.k : a.layer.v) + (size_t(h) * a.kv.n_ctx + cell) * bytes;
-  warp_encode(is_k ? a.kv.type_k : a.kv.type_v, is_k ? a.kv.rotate_k : a.kv.rotate_v, d, x, idx, dst, a.tables, lane);
+  // Encode into shared memory, then copy the block out in one pass of the warp.
+  warp_encode(is_k ? a.kv.type_k : a.kv.type_v, is_k ? a.kv.rotate_k : a.kv.rotate_v, d, x, idx, block, a.tables, lane);
+  __syncwarp();
+  for (size_t i = lane; i < bytes; i += 32) dst[i] = block[i];
 }
 
 }  // namespace
@@ -58,7 +62,7 @@ void launch_rope_kv(const RopeKvArgs& a, cudaStream_t stream) {
   const int tasks_per_row = (a.rope_q ? a.n_head : 0) + (a.rope_k || a.write_kv ? 2 * a.kv.n_head_kv : 0);
   if (tasks_per_row == 0 || a.n_rows == 0) return;
   const int total = a.n_rows * tasks_per_row;
-  const size_t smem = size_t(kWarps) * 2 * a.rope.head_dim * sizeof(float);
+  const size_t smem = size_t(kWarps) * 3 * a.rope.head_dim * sizeof(float);
   rope_kv_kernel<<<ceil_div(total, kWarps), kWarps * 32, smem, stream>>>(a, tasks_per_row);
   KVANT_CUDA_LAUNCHED();
 }
