@@ -18,8 +18,9 @@ uint64_t model_fingerprint(const Model& model) {
                 int(m.tied_output), int(m.has_rope_freqs));
   std::string text = buf;
   for (const ModelInfo::Tensor& t : m.tensors) {
-    text += "|" + t.name + ":" + t.type;
-    for (uint64_t d : t.ne) text += "," + std::to_string(d);
+    // Plain appends: GCC 12 reports a false -Wrestrict on chained "|" + name + ... temporaries.
+    text.append("|").append(t.name).append(":").append(t.type);
+    for (uint64_t d : t.ne) text.append(",").append(std::to_string(d));
   }
   return fnv1a64(text.data(), text.size());
 }

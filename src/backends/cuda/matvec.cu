@@ -1,33 +1,62 @@
 // backends/cuda/matvec.cu — weight matrix × activation rows for every natively read weight format, and
-// the embedding lookup. Each warp owns one output row: it streams the row's blocks through shared
-// memory in 16-byte loads (each block read once), decodes 32-element units and multiplies with up to
-// NR activation rows. Optional fused input RMSNorm and epilogues (residual add, SwiGLU pair).
+// the embedding lookup. Each warp owns one output row and walks it in tiles of whole blocks (~2 KB): the
+// lanes load a tile with 16-byte streaming loads into registers (the next tile is in flight while the
+// current one is decoded from shared memory), then each lane decodes 4 consecutive elements per 128-element
+// step, so activation reads are coalesced float4s. Fused input RMSNorm (its scale applied to the sums) and
+// epilogues (residual add, SwiGLU pair).
 #include "backends/cuda/kernels.h"
 #include "backends/cuda/weight_formats.cuh"
 
 namespace kvant::cuda {
 namespace {
 
-constexpr int kWarps = 4;  // output rows per block
+constexpr int kWarps = 8;  // output rows per block
 
+// Tile of one row a warp stages at a time: whole blocks, a multiple of 16 bytes, ~1-2.5 KB.
 template <GgmlType T>
-__host__ __device__ constexpr int stage_bytes() {
+struct Tile {
   using F = WFmt<T>;
-  return 32 * F::kUnitsPerLane / (F::kQK / 32) * F::kBytes;
+  static constexpr int kElems = T == GgmlType::F32                              ? 512
+                                : (T == GgmlType::F16 || T == GgmlType::BF16)   ? 1024
+                                : (T == GgmlType::Q4_0 || T == GgmlType::Q4_1 || T == GgmlType::Q4_K) ? 4096
+                                                                                : 2048;
+  static constexpr int kBytes = kElems / F::kQK * F::kBytes;
+  static constexpr int kLoads = (kBytes / 16 + 31) / 32;  // uint4 per lane
+  static_assert(kBytes % 16 == 0 && kElems % 128 == 0, "tile must be 16-byte and 128-element whole");
+};
+
+// 16-byte load that bypasses L1 (weights are read once; L1 keeps the activations).
+__device__ __forceinline__ uint4 ld_stream(const uint4* p) {
+  uint4 v;
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(p));
+  return v;
 }
 
-// Copies n bytes from global src to shared dst (16-byte aligned), the warp cooperating.
-__device__ __forceinline__ void stage_copy(const uint8_t* src, uint8_t* dst, int n, int lane) {
-  if (((reinterpret_cast<uintptr_t>(src) | uintptr_t(n)) & 15) == 0) {
-    const uint4* s = reinterpret_cast<const uint4*>(src);
-    uint4* d = reinterpret_cast<uint4*>(dst);
-    for (int i = lane; i < n / 16; i += 32) d[i] = __ldg(s + i);
-  } else {
-    for (int i = lane; i < n; i += 32) dst[i] = src[i];
+// Loads `bytes` bytes at src (16-byte aligned, bytes a multiple of 16) into the lanes' registers: lane l
+// holds 16-byte pieces l, l+32, ...
+template <int L>
+__device__ __forceinline__ void tile_load(const uint8_t* src, int bytes, int lane, uint4 (&buf)[L]) {
+#pragma unroll
+  for (int i = 0; i < L; ++i) {
+    const int at = 16 * (lane + 32 * i);
+    if (at < bytes) buf[i] = ld_stream(reinterpret_cast<const uint4*>(src + at));
   }
 }
 
-// Element i of a float-format row (the tail past the last whole 32-element unit).
+template <int L>
+__device__ __forceinline__ void tile_store(const uint4 (&buf)[L], int bytes, int lane, uint8_t* stage) {
+#pragma unroll
+  for (int i = 0; i < L; ++i) {
+    const int idx = lane + 32 * i;
+    if (16 * idx < bytes) reinterpret_cast<uint4*>(stage)[idx] = buf[i];
+  }
+}
+
+__device__ __forceinline__ float4 ldg4(const float* p) { return __ldg(reinterpret_cast<const float4*>(p)); }
+
+// Element i of a float-format row (the scalar path for rows whose length is not a multiple of 4).
 template <GgmlType T>
 __device__ __forceinline__ float float_elem(const uint8_t* row, int i) {
   if constexpr (T == GgmlType::F32) return reinterpret_cast<const float*>(row)[i];
@@ -36,114 +65,139 @@ __device__ __forceinline__ float float_elem(const uint8_t* row, int i) {
   return 0.0f;
 }
 
-// acc[r] += W_row · xin[r] over one whole row, the warp cooperating (lane partial sums).
+// acc[r] += Σ_i W_row[i] · g[i] · x[r][i] over one row (g = norm weight or none), the warp cooperating
+// (lane partial sums). buf holds the row's first tile on entry; on exit it holds next_row's first tile
+// (when next_row is set and the rows are aligned). Needs n_in % 4 == 0.
 template <GgmlType T, int NR>
-__device__ __forceinline__ void row_dot(const uint8_t* wrow, int n_in, size_t row_bytes, const float* x, int nr,
-                                        const float* norm_w, const float* norm_scale, uint8_t* stage,
-                                        int lane, float* acc) {
+__device__ __forceinline__ void row_dot(const uint8_t* wrow, size_t row_bytes, bool aligned, int n_in,
+                                        const float* x, int nr, const float* g, uint8_t* stage,
+                                        uint4 (&buf)[Tile<T>::kLoads], const uint8_t* next_row, int lane,
+                                        float* acc) {
   using F = WFmt<T>;
-  constexpr int kUnitsPerBlock = F::kQK / 32;
-  constexpr int kStageUnits = 32 * F::kUnitsPerLane;
-  constexpr int kStageBytes = stage_bytes<T>();
-  const int n_units = n_in / 32;
-  for (int unit0 = 0; unit0 < n_units; unit0 += kStageUnits) {
-    const size_t off = size_t(unit0 / kUnitsPerBlock) * F::kBytes;
-    const int bytes = int(min(size_t(kStageBytes), row_bytes - off));
+  constexpr int E = Tile<T>::kElems, C = Tile<T>::kBytes;
+  const int n_tiles = (n_in + E - 1) / E;
+  for (int t = 0; t < n_tiles; ++t) {
+    const int bytes = int(min(size_t(C), row_bytes - size_t(t) * C));
     __syncwarp();
-    stage_copy(wrow + off, stage, bytes, lane);
+    if (aligned) {
+      tile_store(buf, bytes, lane, stage);
+    } else {  // rows not 16-byte aligned (odd block counts): plain byte copy, no prefetch
+      for (int b = lane; b < bytes; b += 32) stage[b] = wrow[size_t(t) * C + b];
+    }
     __syncwarp();
-#pragma unroll
-    for (int t = 0; t < F::kUnitsPerLane; ++t) {
-      const int local = lane + 32 * t;
-      const int unit = unit0 + local;
-      if (unit < n_units) {
-        float w[32];
-        F::unit(stage + (local / kUnitsPerBlock) * F::kBytes, local % kUnitsPerBlock, w);
-        const int base = unit * 32;
+    if (aligned) {
+      if (t + 1 < n_tiles) {
+        tile_load(wrow + size_t(t + 1) * C, int(min(size_t(C), row_bytes - size_t(t + 1) * C)), lane, buf);
+      } else if (next_row != nullptr) {
+        tile_load(next_row, int(min(size_t(C), row_bytes)), lane, buf);
+      }
+    }
+    const int e0 = t * E, n_el = min(E, n_in - e0);
+#pragma unroll(NR <= 2 ? 4 : 1)
+    for (int step = 0; step < E / 128; ++step) {
+      const int e = step * 128 + 4 * lane;
+      if (e < n_el) {
+        float4 w = F::quad(stage, e);
+        if (g != nullptr) {
+          const float4 gv = ldg4(g + e0 + e);
+          w.x *= gv.x, w.y *= gv.y, w.z *= gv.z, w.w *= gv.w;
+        }
 #pragma unroll
         for (int r = 0; r < NR; ++r) {
           if (r < nr) {
-            const float4* xr = reinterpret_cast<const float4*>(x + size_t(r) * n_in + base);
-            float s = 0.0f;
-            if (n_in % 4 != 0) {  // rows not 16-byte aligned: scalar loads
-              const float* xs = x + size_t(r) * n_in + base;
-              for (int e = 0; e < 32; ++e) s += w[e] * (norm_w ? xs[e] * norm_scale[r] * norm_w[base + e] : xs[e]);
-            } else if (norm_w) {
-              const float4* nw = reinterpret_cast<const float4*>(norm_w + base);
-#pragma unroll
-              for (int e = 0; e < 8; ++e) {
-                const float4 xv = xr[e], gv = nw[e];
-                s += w[4 * e] * (xv.x * norm_scale[r] * gv.x) + w[4 * e + 1] * (xv.y * norm_scale[r] * gv.y) +
-                     w[4 * e + 2] * (xv.z * norm_scale[r] * gv.z) + w[4 * e + 3] * (xv.w * norm_scale[r] * gv.w);
-              }
-            } else {
-#pragma unroll
-              for (int e = 0; e < 8; ++e) {
-                const float4 xv = xr[e];
-                s += w[4 * e] * xv.x + w[4 * e + 1] * xv.y + w[4 * e + 2] * xv.z + w[4 * e + 3] * xv.w;
-              }
-            }
-            acc[r] += s;
+            const float4 xv = ldg4(x + size_t(r) * n_in + e0 + e);
+            acc[r] += w.x * xv.x + w.y * xv.y + w.z * xv.z + w.w * xv.w;
           }
-        }
-      }
-    }
-  }
-  if constexpr (F::kQK == 32) {  // float formats may end in a partial unit
-    for (int i = n_units * 32 + lane; i < n_in; i += 32) {
-      const float wv = float_elem<T>(wrow, i);
-#pragma unroll
-      for (int r = 0; r < NR; ++r) {
-        if (r < nr) {
-          const float xv = x[size_t(r) * n_in + i];
-          acc[r] += wv * (norm_w ? xv * norm_scale[r] * norm_w[i] : xv);
         }
       }
     }
   }
 }
 
+// Scalar row dot for float formats whose rows are not a multiple of 4 elements.
 template <GgmlType T, int NR>
-__global__ void __launch_bounds__(kWarps * 32) matvec_kernel(MatvecArgs a, int total_out) {
-  constexpr int kStageBytes = (stage_bytes<T>() + 15) / 16 * 16;
-  __shared__ __align__(16) uint8_t stages[kWarps][kStageBytes];
+__device__ __forceinline__ void row_dot_scalar(const uint8_t* wrow, int n_in, const float* x, int nr, const float* g,
+                                               int lane, float* acc) {
+  if constexpr (WFmt<T>::kQK == 32 && (T == GgmlType::F32 || T == GgmlType::F16 || T == GgmlType::BF16)) {
+    for (int i = lane; i < n_in; i += 32) {
+      const float wv = float_elem<T>(wrow, i) * (g ? g[i] : 1.0f);
+#pragma unroll
+      for (int r = 0; r < NR; ++r)
+        if (r < nr) acc[r] += wv * x[size_t(r) * n_in + i];
+    }
+  }
+}
+
+template <GgmlType T, int NR>
+__global__ void __launch_bounds__(kWarps * 32, NR <= 2 ? 3 : 2) matvec_kernel(MatvecArgs a, int total_out) {
+  constexpr int L = Tile<T>::kLoads;
+  __shared__ __align__(16) uint8_t stages[kWarps][Tile<T>::kBytes];
+  __shared__ double partial[kWarps][NR];
   __shared__ float norm_scale[NR];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int row0 = blockIdx.y * NR;
   const int nr = min(NR, a.n_rows - row0);
   const int n_in = a.w[0].n_in;
+  const bool vec = n_in % 4 == 0;
   const float* x = a.x + size_t(row0) * n_in;
-  if (a.norm_w) {
-    for (int r = warp; r < nr; r += kWarps) {
-      double sum = 0.0;  // the CPU sums squares in double too
-      for (int i = lane; i < n_in; i += 32) sum += double(x[size_t(r) * n_in + i]) * double(x[size_t(r) * n_in + i]);
-      sum = warp_sum(sum);
-      if (lane == 0) norm_scale[r] = 1.0f / sqrtf(float(sum / n_in) + a.eps);
-    }
-  }
-  __syncthreads();
-  int j = blockIdx.x * kWarps + warp;
-  if (j >= total_out) return;
   const bool swiglu = a.epilogue == MatvecEpilogue::SwiGlu;
+
+  // Which weight and row this warp owns; its first tile is requested before the norm is computed.
+  int j = blockIdx.x * kWarps + warp;
+  const bool active = j < total_out;
   int k = 0;
   if (!swiglu) {
     while (k + 1 < a.n_w && j >= a.w[k].n_out) j -= a.w[k++].n_out;
   }
+  const DeviceMatrix& m = a.w[k];
+  const uint8_t* wrow = m.data + size_t(j) * m.row_bytes;
+  const uint8_t* up_row = swiglu ? a.w[1].data + size_t(j) * a.w[1].row_bytes : nullptr;
+  const bool aligned = ((reinterpret_cast<uintptr_t>(m.data) | m.row_bytes |
+                         (swiglu ? reinterpret_cast<uintptr_t>(a.w[1].data) : 0)) & 15) == 0;
+  uint4 buf[L];
+  if (active && vec && aligned) tile_load(wrow, int(min(size_t(Tile<T>::kBytes), m.row_bytes)), lane, buf);
+
+  if (a.norm_w) {  // sum of squares in double, as the CPU does
+    for (int r = 0; r < nr; ++r) {
+      double s = 0.0;
+      const float* xr = x + size_t(r) * n_in;
+      if (vec) {
+        for (int i = 4 * threadIdx.x; i < n_in; i += 4 * kWarps * 32) {
+          const float4 v = ldg4(xr + i);
+          s += double(v.x) * v.x + double(v.y) * v.y + double(v.z) * v.z + double(v.w) * v.w;
+        }
+      } else {
+        for (int i = threadIdx.x; i < n_in; i += kWarps * 32) s += double(xr[i]) * xr[i];
+      }
+      s = warp_sum(s);
+      if (lane == 0) partial[warp][r] = s;
+    }
+    __syncthreads();
+    if (threadIdx.x < nr) {
+      double s = 0.0;
+      for (int w = 0; w < kWarps; ++w) s += partial[w][threadIdx.x];
+      norm_scale[threadIdx.x] = 1.0f / sqrtf(float(s / n_in) + a.eps);
+    }
+  }
+  __syncthreads();
+  if (!active) return;
+
   float acc[NR], acc_up[NR];
 #pragma unroll
   for (int r = 0; r < NR; ++r) acc[r] = acc_up[r] = 0.0f;
-  const DeviceMatrix& m = a.w[k];
-  row_dot<T, NR>(m.data + size_t(j) * m.row_bytes, n_in, m.row_bytes, x, nr, a.norm_w, norm_scale, stages[warp],
-                 lane, acc);
-  if (swiglu) {
-    const DeviceMatrix& mu = a.w[1];
-    row_dot<T, NR>(mu.data + size_t(j) * mu.row_bytes, n_in, mu.row_bytes, x, nr, a.norm_w, norm_scale,
-                   stages[warp], lane, acc_up);
+  if (vec) {
+    row_dot<T, NR>(wrow, m.row_bytes, aligned, n_in, x, nr, a.norm_w, stages[warp], buf, up_row, lane, acc);
+    if (swiglu)
+      row_dot<T, NR>(up_row, m.row_bytes, aligned, n_in, x, nr, a.norm_w, stages[warp], buf, nullptr, lane, acc_up);
+  } else {
+    row_dot_scalar<T, NR>(wrow, n_in, x, nr, a.norm_w, lane, acc);
+    if (swiglu) row_dot_scalar<T, NR>(up_row, n_in, x, nr, a.norm_w, lane, acc_up);
   }
 #pragma unroll
   for (int r = 0; r < NR; ++r) {
-    acc[r] = warp_sum(acc[r]);
-    if (swiglu) acc_up[r] = warp_sum(acc_up[r]);
+    const float sc = a.norm_w ? norm_scale[r < nr ? r : 0] : 1.0f;
+    acc[r] = warp_sum(acc[r]) * sc;
+    if (swiglu) acc_up[r] = warp_sum(acc_up[r]) * sc;
   }
   if (lane == 0) {
     const int n_out = m.n_out;

@@ -1,6 +1,8 @@
 // backends/cuda/weight_formats.cuh — device decoders of the GGUF weight blocks the matvec kernels read
 // in place (same element order as quant/*.cpp). A "unit" is 32 consecutive elements of a row; a block of
-// QK elements holds QK/32 units. unit(b, u, out) writes the 32 values of unit u of the block at b.
+// QK elements holds QK/32 units. unit(b, u, out) writes the 32 values of unit u of the block at b (embed);
+// quad(s, e) returns elements e..e+3 (e % 4 == 0) of a run of whole blocks staged at s (16-byte aligned),
+// the matvec's per-lane step.
 #pragma once
 
 #include "backends/cuda/cuda_common.cuh"
@@ -8,10 +10,23 @@
 
 namespace kvant::cuda {
 
+// 4 bytes at a 2-byte aligned address (shared staging of 34/18/210-byte blocks), little-endian.
+__device__ __forceinline__ uint32_t ld_u32_a2(const uint8_t* p) {
+  const uint16_t* h = reinterpret_cast<const uint16_t*>(p);
+  return uint32_t(h[0]) | (uint32_t(h[1]) << 16);
+}
+__device__ __forceinline__ uint32_t ld_u32_a4(const uint8_t* p) { return *reinterpret_cast<const uint32_t*>(p); }
+__device__ __forceinline__ float ld_half_a2(const uint8_t* p) {
+  return half_bits_to_float(*reinterpret_cast<const uint16_t*>(p));
+}
+// Byte k of v as a signed / unsigned value.
+__device__ __forceinline__ float s8f(uint32_t v, int k) { return float(int8_t(v >> (8 * k))); }
+
 template <GgmlType T> struct WFmt;
 
 template <> struct WFmt<GgmlType::F32> {
   static constexpr int kQK = 32, kBytes = 128, kUnitsPerLane = 1;
+  __device__ static float4 quad(const uint8_t* s, int e) { return *reinterpret_cast<const float4*>(s + 4 * e); }
   __device__ static void unit(const uint8_t* b, int, float* o) {
     const float* p = reinterpret_cast<const float*>(b);
 #pragma unroll
@@ -21,6 +36,12 @@ template <> struct WFmt<GgmlType::F32> {
 
 template <> struct WFmt<GgmlType::F16> {
   static constexpr int kQK = 32, kBytes = 64, kUnitsPerLane = 1;
+  __device__ static float4 quad(const uint8_t* s, int e) {
+    const uint2 v = *reinterpret_cast<const uint2*>(s + 2 * e);
+    const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&v.x));
+    const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&v.y));
+    return make_float4(a.x, a.y, b.x, b.y);
+  }
   __device__ static void unit(const uint8_t* b, int, float* o) {
     const __half2* p = reinterpret_cast<const __half2*>(b);
 #pragma unroll
@@ -34,6 +55,11 @@ template <> struct WFmt<GgmlType::F16> {
 
 template <> struct WFmt<GgmlType::BF16> {
   static constexpr int kQK = 32, kBytes = 64, kUnitsPerLane = 1;
+  __device__ static float4 quad(const uint8_t* s, int e) {
+    const uint2 v = *reinterpret_cast<const uint2*>(s + 2 * e);
+    return make_float4(__uint_as_float(v.x << 16), __uint_as_float(v.x & 0xFFFF0000u), __uint_as_float(v.y << 16),
+                       __uint_as_float(v.y & 0xFFFF0000u));
+  }
   __device__ static void unit(const uint8_t* b, int, float* o) {
     const uint32_t* p = reinterpret_cast<const uint32_t*>(b);
 #pragma unroll
@@ -47,6 +73,12 @@ template <> struct WFmt<GgmlType::BF16> {
 // x = d * q
 template <> struct WFmt<GgmlType::Q8_0> {
   static constexpr int kQK = 32, kBytes = 34, kUnitsPerLane = 1;
+  __device__ static float4 quad(const uint8_t* s, int e) {
+    const uint8_t* b = s + 34 * (e >> 5);
+    const float d = ld_half_a2(b);
+    const uint32_t q = ld_u32_a2(b + 2 + (e & 31));
+    return make_float4(d * s8f(q, 0), d * s8f(q, 1), d * s8f(q, 2), d * s8f(q, 3));
+  }
   __device__ static void unit(const uint8_t* b, int, float* o) {
     const float d = half_bits_to_float(load_u16(b));
 #pragma unroll
@@ -57,6 +89,14 @@ template <> struct WFmt<GgmlType::Q8_0> {
 // x = d * (q - 8); low nibbles: elements 0..15, high: 16..31
 template <> struct WFmt<GgmlType::Q4_0> {
   static constexpr int kQK = 32, kBytes = 18, kUnitsPerLane = 1;
+  __device__ static float4 quad(const uint8_t* s, int e) {
+    const uint8_t* b = s + 18 * (e >> 5);
+    const float d = ld_half_a2(b);
+    const int i = e & 31;
+    const uint32_t q = ld_u32_a2(b + 2 + (i & 15)) >> (4 * (i >> 4));
+    return make_float4(d * float(int(q & 0xF) - 8), d * float(int((q >> 8) & 0xF) - 8),
+                       d * float(int((q >> 16) & 0xF) - 8), d * float(int((q >> 24) & 0xF) - 8));
+  }
   __device__ static void unit(const uint8_t* b, int, float* o) {
     const float d = half_bits_to_float(load_u16(b));
 #pragma unroll
@@ -71,6 +111,14 @@ template <> struct WFmt<GgmlType::Q4_0> {
 // x = d * q + m
 template <> struct WFmt<GgmlType::Q4_1> {
   static constexpr int kQK = 32, kBytes = 20, kUnitsPerLane = 1;
+  __device__ static float4 quad(const uint8_t* s, int e) {
+    const uint8_t* b = s + 20 * (e >> 5);
+    const float d = ld_half_a2(b), m = ld_half_a2(b + 2);
+    const int i = e & 31;
+    const uint32_t q = ld_u32_a4(b + 4 + (i & 15)) >> (4 * (i >> 4));
+    return make_float4(float(q & 0xF) * d + m, float((q >> 8) & 0xF) * d + m, float((q >> 16) & 0xF) * d + m,
+                       float((q >> 24) & 0xF) * d + m);
+  }
   __device__ static void unit(const uint8_t* b, int, float* o) {
     const float d = half_bits_to_float(load_u16(b)), m = half_bits_to_float(load_u16(b + 2));
 #pragma unroll
@@ -96,6 +144,16 @@ __device__ __forceinline__ void k4_scale_min(int j, const uint8_t* q, int* sc, i
 // 144 bytes: d, dmin, scales[12], qs[128]; unit u = sub-block u.
 template <> struct WFmt<GgmlType::Q4_K> {
   static constexpr int kQK = 256, kBytes = 144, kUnitsPerLane = 1;
+  __device__ static float4 quad(const uint8_t* s, int e) {
+    const uint8_t* b = s + 144 * (e >> 8);
+    const int u = (e >> 5) & 7, j = e & 31;
+    int sc, mn;
+    k4_scale_min(u, b + 4, &sc, &mn);
+    const float dl = ld_half_a2(b) * float(sc), ml = ld_half_a2(b + 2) * float(mn);
+    const uint32_t q = ld_u32_a4(b + 16 + 32 * (u >> 1) + j) >> (4 * (u & 1));
+    return make_float4(dl * float(q & 0xF) - ml, dl * float((q >> 8) & 0xF) - ml, dl * float((q >> 16) & 0xF) - ml,
+                       dl * float((q >> 24) & 0xF) - ml);
+  }
   __device__ static void unit(const uint8_t* b, int u, float* o) {
     int sc, m;
     k4_scale_min(u, b + 4, &sc, &m);
@@ -111,6 +169,21 @@ template <> struct WFmt<GgmlType::Q4_K> {
 // 176 bytes: d, dmin, scales[12], qh[32], qs[128].
 template <> struct WFmt<GgmlType::Q5_K> {
   static constexpr int kQK = 256, kBytes = 176, kUnitsPerLane = 1;
+  __device__ static float4 quad(const uint8_t* s, int e) {
+    const uint8_t* b = s + 176 * (e >> 8);
+    const int u = (e >> 5) & 7, j = e & 31;
+    int sc, mn;
+    k4_scale_min(u, b + 4, &sc, &mn);
+    const float dl = ld_half_a2(b) * float(sc), ml = ld_half_a2(b + 2) * float(mn);
+    const uint32_t q = ld_u32_a4(b + 48 + 32 * (u >> 1) + j) >> (4 * (u & 1));
+    const uint32_t h = ld_u32_a4(b + 16 + j) >> u;
+    float4 o;
+    o.x = dl * float((q & 0xF) | ((h & 1) << 4)) - ml;
+    o.y = dl * float(((q >> 8) & 0xF) | (((h >> 8) & 1) << 4)) - ml;
+    o.z = dl * float(((q >> 16) & 0xF) | (((h >> 16) & 1) << 4)) - ml;
+    o.w = dl * float(((q >> 24) & 0xF) | (((h >> 24) & 1) << 4)) - ml;
+    return o;
+  }
   __device__ static void unit(const uint8_t* b, int u, float* o) {
     int sc, m;
     k4_scale_min(u, b + 4, &sc, &m);
@@ -130,6 +203,19 @@ template <> struct WFmt<GgmlType::Q5_K> {
 // 210 bytes: ql[128], qh[64], int8 scales[16], d. Element i = 32u + j: half h = u/4, quarter k = u%4.
 template <> struct WFmt<GgmlType::Q6_K> {
   static constexpr int kQK = 256, kBytes = 210, kUnitsPerLane = 2;  // 2 units a lane: 16-byte stages
+  __device__ static float4 quad(const uint8_t* s, int e) {
+    const uint8_t* b = s + 210 * (e >> 8);
+    const int u = (e >> 5) & 7, j = e & 31, h = u >> 2, k = u & 3;
+    const float d = ld_half_a2(b + 208) * float(int8_t(b[192 + 2 * u + (j >> 4)]));
+    const uint32_t ql = ld_u32_a2(b + 64 * h + 32 * (k & 1) + j) >> (4 * (k >> 1));
+    const uint32_t qh = ld_u32_a2(b + 128 + 32 * h + j) >> (2 * k);
+    float4 o;
+    o.x = d * float(int((ql & 0xF) | ((qh & 3) << 4)) - 32);
+    o.y = d * float(int(((ql >> 8) & 0xF) | (((qh >> 8) & 3) << 4)) - 32);
+    o.z = d * float(int(((ql >> 16) & 0xF) | (((qh >> 16) & 3) << 4)) - 32);
+    o.w = d * float(int(((ql >> 24) & 0xF) | (((qh >> 24) & 3) << 4)) - 32);
+    return o;
+  }
   __device__ static void unit(const uint8_t* b, int u, float* o) {
     const float d = half_bits_to_float(load_u16(b + 208));
     const int h = u / 4, k = u % 4;
