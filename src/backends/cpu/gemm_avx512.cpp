@@ -280,18 +280,19 @@ void tile_q6_K(int64_t n_in, const uint8_t* w0, size_t w_stride, const uint8_t* 
 // ---- dispatch -----------------------------------------------------------------------------------
 
 using TileFn = void (*)(int64_t, const uint8_t*, size_t, const uint8_t*, size_t, float*, int64_t);
-using TileTable = TileFn[4][4];  // [MR - 1][NR - 1]
+
+// Micro-kernels of one format for every edge shape: fn[mr - 1][nr - 1], mr <= max_mr, nr <= max_nr.
+// Q8_0-family tiles are 4x4 (no block sums, so 16 float sums + 4 weight vectors fit the registers).
+// K-quant tiles keep int32 block sums live next to the float sums, so they take one weight row and
+// 8 activation rows: the weight decode (nibbles, 6-bit scales) is shared by 8 dots and nothing spills.
+struct TileSet {
+  int max_mr = 0, max_nr = 0;
+  TileFn fn[4][8] = {};
+};
 
 template <template <int, int> class K, int MR, int... NR>
-constexpr void fill_row(TileTable& t, std::integer_sequence<int, NR...>) {
-  ((t[MR - 1][NR] = K<MR, NR + 1>::fn), ...);
-}
-template <template <int, int> class K>
-constexpr void fill_table(TileTable& t) {
-  fill_row<K, 1>(t, std::make_integer_sequence<int, 4>{});
-  fill_row<K, 2>(t, std::make_integer_sequence<int, 4>{});
-  fill_row<K, 3>(t, std::make_integer_sequence<int, 4>{});
-  fill_row<K, 4>(t, std::make_integer_sequence<int, 4>{});
+void fill_row(TileSet& t, std::integer_sequence<int, NR...>) {
+  ((t.fn[MR - 1][NR] = K<MR, NR + 1>::fn), ...);
 }
 
 template <typename D> struct Q80K { template <int MR, int NR> struct T { static constexpr TileFn fn = tile_q8_0<D, MR, NR>; }; };
@@ -299,28 +300,46 @@ template <bool F> struct Q45K { template <int MR, int NR> struct T { static cons
 template <int MR, int NR> struct Q6K { static constexpr TileFn fn = tile_q6_K<MR, NR>; };
 
 template <template <int, int> class K>
-const TileTable& table() {
-  static const struct Holder {
-    TileTable t{};
-    Holder() { fill_table<K>(t); }
-  } holder;
-  return holder.t;
+const TileSet& square_set() {  // 4x4
+  static const TileSet set = [] {
+    TileSet t;
+    t.max_mr = 4;
+    t.max_nr = 4;
+    fill_row<K, 1>(t, std::make_integer_sequence<int, 4>{});
+    fill_row<K, 2>(t, std::make_integer_sequence<int, 4>{});
+    fill_row<K, 3>(t, std::make_integer_sequence<int, 4>{});
+    fill_row<K, 4>(t, std::make_integer_sequence<int, 4>{});
+    return t;
+  }();
+  return set;
 }
 
-const TileTable* tables(GgmlType type) {
+template <template <int, int> class K>
+const TileSet& wide_set() {  // 1x8
+  static const TileSet set = [] {
+    TileSet t;
+    t.max_mr = 1;
+    t.max_nr = 8;
+    fill_row<K, 1>(t, std::make_integer_sequence<int, 8>{});
+    return t;
+  }();
+  return set;
+}
+
+const TileSet* tiles(GgmlType type) {
   switch (type) {
-    case GgmlType::Q8_0: return &table<Q80K<Q8_0Dec>::T>();
-    case GgmlType::Q4_0: return &table<Q80K<Q4_0Dec>::T>();
-    case GgmlType::Q4_K: return &table<Q45K<false>::T>();
-    case GgmlType::Q5_K: return &table<Q45K<true>::T>();
-    case GgmlType::Q6_K: return &table<Q6K>();
+    case GgmlType::Q8_0: return &square_set<Q80K<Q8_0Dec>::T>();
+    case GgmlType::Q4_0: return &square_set<Q80K<Q4_0Dec>::T>();
+    case GgmlType::Q4_K: return &wide_set<Q45K<false>::T>();
+    case GgmlType::Q5_K: return &wide_set<Q45K<true>::T>();
+    case GgmlType::Q6_K: return &wide_set<Q6K>();
     default: return nullptr;
   }
 }
 
 }  // namespace
 
-bool has_kernel(GgmlType weight_type) { return tables(weight_type) != nullptr; }
+bool has_kernel(GgmlType weight_type) { return tiles(weight_type) != nullptr; }
 
 size_t packed_row_bytes(GgmlType weight_type, int64_t n_in) {
   switch (weight_type) {
@@ -345,13 +364,14 @@ void pack_extras(GgmlType weight_type, int64_t n_in, uint8_t* row) {
 
 void compute_tile(GgmlType weight_type, const uint8_t* w, size_t w_row_bytes, int64_t n_in, const uint8_t* act,
                   size_t act_row_bytes, int r0, int r1, int64_t j0, int64_t j1, float* y, int64_t ldy) {
-  const TileTable& t = *tables(weight_type);
-  for (int64_t j = j0; j < j1; j += 4) {
-    const int mr = int(std::min<int64_t>(4, j1 - j));
-    for (int r = r0; r < r1; r += 4) {
-      const int nr = std::min(4, r1 - r);
-      t[mr - 1][nr - 1](n_in, w + size_t(j) * w_row_bytes, w_row_bytes, act + size_t(r) * act_row_bytes,
-                        act_row_bytes, y + size_t(r) * ldy + j, ldy);
+  const TileSet& t = *tiles(weight_type);
+  // Activation groups outer: a group of max_nr rows stays in L1 while the tile's weight rows pass.
+  for (int r = r0; r < r1; r += t.max_nr) {
+    const int nr = std::min(t.max_nr, r1 - r);
+    for (int64_t j = j0; j < j1; j += t.max_mr) {
+      const int mr = int(std::min<int64_t>(t.max_mr, j1 - j));
+      t.fn[mr - 1][nr - 1](n_in, w + size_t(j) * w_row_bytes, w_row_bytes, act + size_t(r) * act_row_bytes,
+                           act_row_bytes, y + size_t(r) * ldy + j, ldy);
     }
   }
 }

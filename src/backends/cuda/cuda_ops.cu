@@ -72,6 +72,7 @@ CudaOps::CudaOps() {
   }
   tables_buf_ = DeviceBuffer(host.size() * sizeof(float));
   KVANT_CUDA_CHECK(cudaMemcpy(tables_buf_.get(), host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice));
+  KVANT_CUDA_CHECK(cudaDeviceSynchronize());  // see weight(): stream_ does not wait for this copy
   const float* base = tables_buf_.as<float>();
   tables_.signs = base;
   for (int b = 0; b < 4; ++b) {
@@ -217,6 +218,9 @@ const DeviceMatrix& CudaOps::weight(const WeightView& w) {
     }
   }
   dw.m.data = dw.buf.as<uint8_t>();
+  // A pageable cudaMemcpy may return before its DMA lands, and stream_ is non-blocking (it does not wait
+  // for the legacy stream): finish the upload before any kernel on stream_ reads it.
+  KVANT_CUDA_CHECK(cudaDeviceSynchronize());
   bump_epoch();
   return weights_.emplace(w.data, std::move(dw)).first->second.m;
 }
@@ -227,6 +231,7 @@ const float* CudaOps::freq_factors(const float* host, int n) {
   if (it != freq_factors_.end()) return it->second.as<float>();
   DeviceBuffer buf(size_t(n) * sizeof(float));
   KVANT_CUDA_CHECK(cudaMemcpy(buf.get(), host, size_t(n) * sizeof(float), cudaMemcpyHostToDevice));
+  KVANT_CUDA_CHECK(cudaDeviceSynchronize());  // see weight(): stream_ does not wait for this copy
   bump_epoch();
   return freq_factors_.emplace(host, std::move(buf)).first->second.as<float>();
 }
@@ -282,6 +287,7 @@ CudaOps::DeviceKv& CudaOps::kv(KvCache& cache) {
     }
     dk.layers.push_back(layer);
   }
+  if (has_content) KVANT_CUDA_CHECK(cudaDeviceSynchronize());  // see weight()
   bump_epoch();
   return kvs_.emplace(&cache, std::move(dk)).first->second;
 }
