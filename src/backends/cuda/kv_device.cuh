@@ -204,13 +204,16 @@ __device__ inline void warp_encode(KvType type, bool rotate, int d, float* x, in
         cc = warp_sum(cc);
         return cc > 0.0 ? float(xc / cc) : 0.0f;
       };
-      if (sigma > 0.0f && isfinite(sigma)) {
-        float inv = 1.0f / sigma;
+      // Same search as the CPU codec (kv_codec_turbo.cpp): from each starting scale, assign and refit
+      // until stable; keep the start whose result captures the most energy <x,c>^2/<c,c> (first on
+      // ties), then redo that start to leave its indices in idx.
+      auto assign_and_refit = [&](float start) {
+        float inv = 1.0f / start;
         for (int i = lane; i < d; i += 32) idx[i] = lloyd_nearest(bounds, n_bounds, x[i] * inv);
         __syncwarp();
-        scale = fit();
-        for (int step = 0; step < 8 && scale > 0.0f; ++step) {
-          inv = 1.0f / scale;
+        float s = fit();
+        for (int step = 0; step < 8 && s > 0.0f; ++step) {
+          inv = 1.0f / s;
           bool changed = false;
           for (int i = lane; i < d; i += 32) {
             const int nearest = lloyd_nearest(bounds, n_bounds, x[i] * inv);
@@ -219,8 +222,32 @@ __device__ inline void warp_encode(KvType type, bool rotate, int d, float* x, in
           }
           __syncwarp();
           if (!__any_sync(0xffffffffu, changed)) break;
-          scale = fit();
+          s = fit();
         }
+        return s;
+      };
+      if (sigma > 0.0f && isfinite(sigma)) {
+        constexpr float kStartFactors[] = {0.7f, 0.8f, 0.9f, 1.0f, 1.1f, 1.2f};
+        double best = -2.0;
+        int best_k = 0;
+        for (int k = 0; k < 6; ++k) {
+          const float s = assign_and_refit(sigma * kStartFactors[k]);
+          double xc = 0.0, cc = 0.0;
+          for (int i = lane; i < d; i += 32) {
+            const double c = centroids[idx[i]];
+            xc += double(x[i]) * c;
+            cc += c * c;
+          }
+          xc = warp_sum(xc);
+          cc = warp_sum(cc);
+          const double captured = cc > 0.0 && s > 0.0f ? xc * xc / cc : -1.0;
+          if (captured > best) {
+            best = captured;
+            best_k = k;
+          }
+          __syncwarp();
+        }
+        scale = assign_and_refit(sigma * kStartFactors[best_k]);
       } else {
         for (int i = lane; i < d; i += 32) idx[i] = 0;
       }
