@@ -49,8 +49,8 @@ TEST(BenchCli, JsonHasOneObjectPerTestWithConsistentNumbers) {
     EXPECT_GE(o["tps_sd"].get<double>(), 0);
     // ms/token is the mean of 1000/tps over repetitions: never below 1000/mean(tps) (Jensen).
     EXPECT_GE(ms * 1.0001, 1000.0 / tps);
+    // No upper bound: stories260K (1 MiB) lives in the CPU caches, so it can exceed the DRAM ceiling.
     EXPECT_GT(roof, 0.0);
-    EXPECT_LT(roof, 1.5);
     EXPECT_NEAR(gbps / o["bandwidth_gbps"].get<double>(), roof, 1e-3 * roof + 1e-6);
     EXPECT_EQ(o["model_bytes"].get<uint64_t>(), (*model)->info().weight_bytes);
     EXPECT_EQ(o["kv_bytes_per_token"].get<uint64_t>(), kv->bytes_per_token);
