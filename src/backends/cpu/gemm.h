@@ -1,5 +1,6 @@
-// backends/cpu/gemm.h — prefill GEMM for quantised weights: register-blocked 4x4 micro-kernels (4 weight
-// rows x 4 activation rows) with AVX-512 VNNI integer dots (gemm_avx512.cpp), chosen once at start-up.
+// backends/cpu/gemm.h — prefill GEMM for quantised weights: register-blocked micro-kernels (4 weight rows
+// x 4 activation rows for Q8_0/Q4_0, 1 x 8 for K-quants) with AVX-512 VNNI integer dots
+// (gemm_avx512.cpp); the CPU check runs once per process.
 #pragma once
 
 #include <cstddef>

@@ -1,7 +1,7 @@
-// backends/cpu/gemm_avx512.cpp — AVX-512 VNNI prefill micro-kernels: MR (<= 4) weight rows x NR (<= 4)
-// activation rows per call, each loaded weight/activation block reused MR or NR times. Integer block sums
-// are exact (vpdpbusd / vpmaddubsw + vpdpwssd); only the float accumulation order differs from the
-// scalar references. Formats: Q8_0, Q4_0 (x Q8_0) and Q4_K, Q5_K, Q6_K (x Q8_K).
+// backends/cpu/gemm_avx512.cpp — AVX-512 VNNI prefill micro-kernels: MR weight rows x NR activation rows
+// per call (4x4 for Q8_0/Q4_0, 1x8 for K-quants), each decoded block reused MR or NR times. Integer
+// block sums are exact (vpdpbusd / vpmaddubsw + vpdpwssd); only the float accumulation order differs
+// from the scalar references. Formats: Q8_0, Q4_0 (x Q8_0) and Q4_K, Q5_K, Q6_K (x Q8_K).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -99,12 +99,13 @@ void tile_q8_0(int64_t n_in, const uint8_t* w0, size_t w_stride, const uint8_t* 
     __m256 dw[MR];
     for (int i = 0; i < MR; ++i) {
       wu[i] = D::unsigned_quants(w[i][b]);
-      dw[i] = _mm256_set1_ps(half(w[i][b].d));
+      // Splat before converting, so the d_w d_a products below stay one vector multiply each.
+      dw[i] = _mm256_cvtph_ps(_mm_set1_epi16(int16_t(w[i][b].d)));
     }
     for (int k = 0; k < NR; ++k) {
       const __m256i aq = load32(a[k][b].qs);
       const __m256i c = _mm256_loadu_si256(corr[k] + b);
-      const __m256 dak = _mm256_set1_ps(da[k][b]);
+      const __m256 dak = _mm256_broadcast_ss(da[k] + b);
       for (int i = 0; i < MR; ++i) {
         const __m256i isum = _mm256_dpbusd_epi32(c, wu[i], aq);
         acc[i][k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw[i], dak), acc[i][k]);
