@@ -36,7 +36,7 @@ std::vector<uint8_t> dump_bytes(uint32_t layer, uint32_t heads, uint32_t seq, ui
   put_u32(out, dim);
   const size_t at = out.size();
   out.resize(at + data.size() * 4);
-  std::memcpy(out.data() + at, data.data(), data.size() * 4);
+  if (!data.empty()) std::memcpy(out.data() + at, data.data(), data.size() * 4);  // data() may be null
   return out;
 }
 

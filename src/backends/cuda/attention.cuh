@@ -4,8 +4,12 @@
 // (scaled, rotated for rotated K), scores a tile of keys with one thread per key (each cached element
 // decoded once for all G heads), updates an online softmax, and accumulates Σ p·v with d/8 threads per
 // key. The window splits read the f16 ring (unrotated). Partials (m, l, acc) are merged by the combine
-// kernel in attention.cu, which also rotates V's accumulator back.
+// kernel in attention.cu, which also rotates V's accumulator back. Turbo K/V tiles of the compressed
+// segment are staged whole into shared memory with cp.async, double-buffered (the next tile is in
+// flight while this one is scored), so each tile costs one memory round trip instead of one per step.
 #pragma once
+
+#include <cuda_pipeline.h>
 
 #include "backends/cuda/kv_device.cuh"
 
@@ -15,6 +19,39 @@ constexpr int kAttnThreads = 128, kAttnTile = 128, kAttnMaxG = 8, kAttnMinChunk 
 
 // Floats of dynamic shared memory the kernel needs for head_dim d.
 inline size_t attention_smem_floats(int d) { return size_t(2 * kAttnMaxG * d + kAttnMaxG * kAttnTile + 64 + 3 * kAttnMaxG); }
+
+__host__ __device__ constexpr bool kv_is_turbo(KvType t) {
+  return t == KvType::TURBO_2B || t == KvType::TURBO_3B || t == KvType::TURBO_4B || t == KvType::TURBO_5B;
+}
+
+// Bytes of one staging buffer (a tile of kAttnTile vectors plus 16-byte alignment slack at both ends)
+// for K and V; 0 = that operand is read in place. Two buffers each; everything stays under 48 KiB.
+struct AttnStagePlan {
+  int k_cap = 0, v_cap = 0;
+  __host__ __device__ int bytes() const { return 2 * (k_cap + v_cap); }
+};
+__host__ __device__ inline AttnStagePlan attention_stage_plan(KvType tk, size_t k_bytes, KvType tv, size_t v_bytes,
+                                                              int d) {
+  constexpr int kLimit = 48 * 1024;
+  const int floats_bytes = 4 * (2 * kAttnMaxG * d + kAttnMaxG * kAttnTile + 64 + 3 * kAttnMaxG);
+  AttnStagePlan p;
+  const int kc = (kAttnTile * int(k_bytes) + 32 + 15) / 16 * 16, vc = (kAttnTile * int(v_bytes) + 32 + 15) / 16 * 16;
+  if (kv_is_turbo(tk) && floats_bytes + 2 * kc <= kLimit) p.k_cap = kc;
+  if (kv_is_turbo(tv) && floats_bytes + p.bytes() + 2 * vc <= kLimit) p.v_cap = vc;
+  return p;
+}
+
+// Starts async copies of the bytes of vectors [t0, t0 + n_t) at base (stride bytes apart) into dst, from
+// the 16-byte boundary at or below the first byte; the first vector lands at dst + stage_offset(...).
+__device__ __forceinline__ void stage_tile_async(uint8_t* dst, const uint8_t* base, size_t stride, int t0, int n_t) {
+  const uint8_t* a0 = base + size_t(t0) * stride;
+  const uint8_t* s0 = reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(a0) & ~uintptr_t(15));
+  const int n16 = int((a0 + size_t(n_t) * stride - s0 + 15) / 16);
+  for (int i = threadIdx.x; i < n16; i += kAttnThreads) __pipeline_memcpy_async(dst + 16 * i, s0 + 16 * i, 16);
+}
+__device__ __forceinline__ int stage_offset(const uint8_t* base, size_t stride, int t0) {
+  return int(reinterpret_cast<uintptr_t>(base + size_t(t0) * stride) & 15);
+}
 
 template <KvType T>
 __device__ __forceinline__ void load_centroids(const KvTables& t, float* dst) {
@@ -75,8 +112,8 @@ __device__ __forceinline__ void accumulate_tile(const uint8_t* base, size_t stri
 }
 
 template <KvType KT, KvType VT>
-__global__ void __launch_bounds__(kAttnThreads) attention_kernel(AttentionArgs a) {
-  extern __shared__ float sm[];
+__global__ void __launch_bounds__(kAttnThreads, 1) attention_kernel(AttentionArgs a) {
+  extern __shared__ __align__(16) float sm[];
   const int d = a.kv.head_dim, n_kv = a.kv.n_head_kv;
   const int g_total = a.n_head / n_kv;
   const int n_gchunks = (g_total + kAttnMaxG - 1) / kAttnMaxG;
@@ -106,7 +143,10 @@ __global__ void __launch_bounds__(kAttnThreads) attention_kernel(AttentionArgs a
     return;
   }
 
-  float* q_sh = sm;                                // [G][d]
+  const AttnStagePlan plan = attention_stage_plan(KT, a.kv.k_bytes, VT, a.kv.v_bytes, d);
+  uint8_t* const k_stage = reinterpret_cast<uint8_t*>(sm);  // [2][k_cap]
+  uint8_t* const v_stage = k_stage + 2 * plan.k_cap;         // [2][v_cap]
+  float* q_sh = reinterpret_cast<float*>(reinterpret_cast<uint8_t*>(sm) + plan.bytes());  // [G][d]
   float* red = q_sh + kAttnMaxG * d;               // [G][d]
   float* s_sh = red + kAttnMaxG * d;               // [G][kAttnTile]
   float* ck = s_sh + kAttnMaxG * kAttnTile;        // [32]
@@ -156,10 +196,30 @@ __global__ void __launch_bounds__(kAttnThreads) attention_kernel(AttentionArgs a
     for (int e = 0; e < 8; ++e) acc[g][e] = 0.0f;
 
   const int warp = tid / 32, lane = tid % 32;
-  for (int t0 = begin; t0 < end; t0 += kAttnTile) {
+  const bool stage_k = !in_window && plan.k_cap > 0, stage_v = !in_window && plan.v_cap > 0;
+  auto stage = [&](int t0, int buf) {
     const int n_t = min(kAttnTile, end - t0);
+    if (stage_k) stage_tile_async(k_stage + buf * plan.k_cap, kbase, kstride, t0, n_t);
+    if (stage_v) stage_tile_async(v_stage + buf * plan.v_cap, vbase, vstride, t0, n_t);
+  };
+  int buf = 0;
+  if (stage_k || stage_v) {
+    stage(begin, 0);
+    __pipeline_commit();
+  }
+  for (int t0 = begin; t0 < end; t0 += kAttnTile, buf ^= 1) {
+    const int n_t = min(kAttnTile, end - t0);
+    if (stage_k || stage_v) {
+      if (t0 + kAttnTile < end) stage(t0 + kAttnTile, buf ^ 1);  // that buffer was freed by the last barrier
+      __pipeline_commit();
+      __pipeline_wait_prior(1);  // this tile's copies have landed (for this thread)
+      __syncthreads();
+    }
     if (in_window) {
       score_tile<KvType::F16>(kbase, kstride, ring, t0, n_t, d, G, q_sh, ck, s_sh);
+    } else if (stage_k) {
+      const uint8_t* staged = k_stage + buf * plan.k_cap + stage_offset(kbase, kstride, t0);
+      score_tile<KT>(staged, kstride, 0, 0, n_t, d, G, q_sh, ck, s_sh);
     } else {
       score_tile<KT>(kbase, kstride, ring, t0, n_t, d, G, q_sh, ck, s_sh);
     }
@@ -197,6 +257,9 @@ __global__ void __launch_bounds__(kAttnThreads) attention_kernel(AttentionArgs a
       }
       if (in_window) {
         accumulate_tile<KvType::F16>(vbase, vstride, ring, t0, n_t, G, kp, n_kp, c, s_sh, cv, acc);
+      } else if (stage_v) {
+        const uint8_t* staged = v_stage + buf * plan.v_cap + stage_offset(vbase, vstride, t0);
+        accumulate_tile<VT>(staged, vstride, 0, 0, n_t, G, kp, n_kp, c, s_sh, cv, acc);
       } else {
         accumulate_tile<VT>(vbase, vstride, ring, t0, n_t, G, kp, n_kp, c, s_sh, cv, acc);
       }
@@ -225,6 +288,7 @@ __global__ void __launch_bounds__(kAttnThreads) attention_kernel(AttentionArgs a
 
 template <KvType KT>
 void launch_attention_k(const AttentionArgs& a, dim3 grid, size_t smem, cudaStream_t stream) {
+  smem += attention_stage_plan(a.kv.type_k, a.kv.k_bytes, a.kv.type_v, a.kv.v_bytes, a.kv.head_dim).bytes();
   switch (a.kv.type_v) {
 #define KVANT_V_CASE(V)                                                                                         \
   case KvType::V:                                                                                               \
