@@ -163,13 +163,7 @@ int cmd_chat(const std::vector<std::string>& args) {
   p.option({"--chat-template"}, &template_name, "NAME", "llama3, chatml, gemma, phi3, mistral or zephyr (default: the model's)");
   p.option({"--system"}, &system, "TEXT", "system message");
   p.option({"-n", "--n-predict"}, &n_predict, "N", "most tokens per reply (default -1: until the end of the turn)", -1, 1 << 24);
-  p.option({"--temp"}, &sampling.temperature, "T", "temperature (default 0.8; 0 = greedy)");
-  p.option({"--top-k"}, &sampling.top_k, "N", "top-k (default 40, 0 = off)", 0, 1 << 24);
-  p.option({"--top-p"}, &sampling.top_p, "P", "top-p (default 0.95, 1 = off)");
-  p.option({"--min-p"}, &sampling.min_p, "P", "min-p (default 0.05, 0 = off)");
-  p.option({"--repeat-penalty"}, &sampling.repeat_penalty, "X", "repetition penalty (default 1.0 = off)");
-  p.option({"--repeat-last-n"}, &sampling.repeat_last_n, "N", "tokens the penalty looks back (default 64)", 0, 1 << 24);
-  p.option({"-s", "--seed"}, &sampling.seed, "N", "sampling seed (default: random)");
+  add_sampling_options(p, sampling);
   p.option({"--save-kv"}, &save_kv, "FILE", "save the conversation's KV context at exit");
   p.option({"--load-kv"}, &load_kv, "FILE", "continue a saved KV context");
   p.flag({"--verbose"}, &verbose, "print per-turn token counts (cached / evaluated / generated) on stderr");
@@ -180,8 +174,7 @@ int cmd_chat(const std::vector<std::string>& args) {
     return 0;
   }
   if (model_path.empty()) return fail("chat", "missing -m/--model FILE");
-  if (sampling.top_p <= 0.0f || sampling.top_p > 1.0f) return fail("chat", "--top-p must be in (0, 1]");
-  if (sampling.min_p < 0.0f || sampling.min_p > 1.0f) return fail("chat", "--min-p must be in [0, 1]");
+  if (Status st = check_sampling(sampling); !st) return fail("chat", st.message());
 
   // Saved KV contexts are host memory: with --save-kv/--load-kv, "auto" means the CPU backend (/save and
   // /load on another backend answer with an error naming it).

@@ -20,13 +20,7 @@ int cmd_run(const std::vector<std::string>& args) {
   p.option({"-p", "--prompt"}, &prompt, "TEXT", "prompt text");
   p.option({"-f", "--file"}, &prompt_file, "FILE", "read the prompt from a file");
   p.option({"-n", "--n-predict"}, &n_predict, "N", "tokens to generate (default 128, -1: until EOS or context end)", -1, 1 << 24);
-  p.option({"--temp"}, &sampling.temperature, "T", "temperature (default 0.8; 0 = greedy)");
-  p.option({"--top-k"}, &sampling.top_k, "N", "top-k (default 40, 0 = off)", 0, 1 << 24);
-  p.option({"--top-p"}, &sampling.top_p, "P", "top-p (default 0.95, 1 = off)");
-  p.option({"--min-p"}, &sampling.min_p, "P", "min-p (default 0.05, 0 = off)");
-  p.option({"--repeat-penalty"}, &sampling.repeat_penalty, "X", "repetition penalty (default 1.0 = off)");
-  p.option({"--repeat-last-n"}, &sampling.repeat_last_n, "N", "tokens the penalty looks back (default 64)", 0, 1 << 24);
-  p.option({"-s", "--seed"}, &sampling.seed, "N", "sampling seed (default: random)");
+  add_sampling_options(p, sampling);
   p.option({"--logits-out"}, &logits_out, "FILE", "write the last prompt position's logits (raw f32 LE)");
   p.option({"--save-kv"}, &save_kv, "FILE", "save the tokens and KV cache after generation");
   p.option({"--load-kv"}, &load_kv, "FILE", "start from a saved KV context (the prompt must begin with its tokens)");
@@ -45,9 +39,7 @@ int cmd_run(const std::vector<std::string>& args) {
     if (!text) return fail("run", text.error());
     prompt = *text;
   }
-  if (sampling.top_p <= 0.0f || sampling.top_p > 1.0f) return fail("run", "--top-p must be in (0, 1]");
-  if (sampling.min_p < 0.0f || sampling.min_p > 1.0f) return fail("run", "--min-p must be in [0, 1]");
-  if (sampling.repeat_penalty <= 0.0f) return fail("run", "--repeat-penalty must be > 0");
+  if (Status st = check_sampling(sampling); !st) return fail("run", st.message());
 
   // Saved KV contexts are host memory: with --save-kv/--load-kv, "auto" means the CPU backend.
   if ((!save_kv.empty() || !load_kv.empty()) && session.backend == "auto") session.backend = "cpu";

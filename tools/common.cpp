@@ -19,6 +19,23 @@ void add_session_options(ArgParser& p, SessionParams& s) {
   p.option({"--backend"}, &s.backend, "auto|cpu|cuda", "compute backend (default auto: CUDA when present and the model fits)");
 }
 
+void add_sampling_options(ArgParser& p, SamplerParams& s) {
+  p.option({"--temp"}, &s.temperature, "T", "temperature (default 0.8; 0 = greedy)");
+  p.option({"--top-k"}, &s.top_k, "N", "top-k (default 40, 0 = off)", 0, 1 << 24);
+  p.option({"--top-p"}, &s.top_p, "P", "top-p (default 0.95, 1 = off)");
+  p.option({"--min-p"}, &s.min_p, "P", "min-p (default 0.05, 0 = off)");
+  p.option({"--repeat-penalty"}, &s.repeat_penalty, "X", "repetition penalty (default 1.0 = off)");
+  p.option({"--repeat-last-n"}, &s.repeat_last_n, "N", "tokens the penalty looks back (default 64)", 0, 1 << 24);
+  p.option({"-s", "--seed"}, &s.seed, "N", "sampling seed (default: random)");
+}
+
+Status check_sampling(const SamplerParams& s) {
+  if (s.top_p <= 0.0f || s.top_p > 1.0f) return Status::error("--top-p must be in (0, 1]");
+  if (s.min_p < 0.0f || s.min_p > 1.0f) return Status::error("--min-p must be in [0, 1]");
+  if (s.repeat_penalty <= 0.0f) return Status::error("--repeat-penalty must be > 0");
+  return Status::ok();
+}
+
 int fail(const std::string& command, const std::string& message) {
   std::fprintf(stderr, "kvant %s: error: %s\n", command.c_str(), message.c_str());
   return 1;

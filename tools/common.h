@@ -14,6 +14,11 @@ namespace kvant::cli {
 // -c/--ctx-size, -t/--threads, -b/--batch-size, -ctk/-k, -ctv/-v, --kv-rotate, --kv-window.
 void add_session_options(ArgParser& parser, SessionParams& params);
 
+// --temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n, -s/--seed.
+void add_sampling_options(ArgParser& parser, SamplerParams& params);
+// Range checks the parser cannot express (top-p in (0, 1], min-p in [0, 1], repeat penalty > 0).
+Status check_sampling(const SamplerParams& params);
+
 // Prints "kvant <command>: error: <message>" on stderr and returns exit code 1.
 int fail(const std::string& command, const std::string& message);
 

@@ -193,15 +193,20 @@ __device__ inline void warp_encode(KvType type, bool rotate, int d, float* x, in
       sumsq = warp_sum(sumsq);
       const float sigma = float(sqrt(sumsq / d));
       float scale = 0.0f;
-      auto fit = [&]() {
+      // <x,c> and <c,c> over the current indices (warp-reduced, identical in every lane).
+      auto dot_sums = [&](double* xc_out, double* cc_out) {
         double xc = 0.0, cc = 0.0;
         for (int i = lane; i < d; i += 32) {
           const double c = centroids[idx[i]];
           xc += double(x[i]) * c;
           cc += c * c;
         }
-        xc = warp_sum(xc);
-        cc = warp_sum(cc);
+        *xc_out = warp_sum(xc);
+        *cc_out = warp_sum(cc);
+      };
+      auto fit = [&]() {
+        double xc, cc;
+        dot_sums(&xc, &cc);
         return cc > 0.0 ? float(xc / cc) : 0.0f;
       };
       // Same search as the CPU codec (kv_codec_turbo.cpp): from each starting scale, assign and refit
@@ -232,14 +237,8 @@ __device__ inline void warp_encode(KvType type, bool rotate, int d, float* x, in
         int best_k = 0;
         for (int k = 0; k < 6; ++k) {
           const float s = assign_and_refit(sigma * kStartFactors[k]);
-          double xc = 0.0, cc = 0.0;
-          for (int i = lane; i < d; i += 32) {
-            const double c = centroids[idx[i]];
-            xc += double(x[i]) * c;
-            cc += c * c;
-          }
-          xc = warp_sum(xc);
-          cc = warp_sum(cc);
+          double xc, cc;
+          dot_sums(&xc, &cc);
           const double captured = cc > 0.0 && s > 0.0f ? xc * xc / cc : -1.0;
           if (captured > best) {
             best = captured;
