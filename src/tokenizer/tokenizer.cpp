@@ -1,5 +1,5 @@
 // tokenizer/tokenizer.cpp — Tokenizer: loads the vocabulary and special tokens from GGUF metadata
-// (llama.cpp's rules and defaults), splits out special tokens, dispatches to SPM or BPE, and decodes.
+// (llama.cpp's rules and defaults), splits out special tokens, dispatches to SPM, BPE or WPM, and decodes.
 #include "tokenizer/tokenizer.h"
 
 #include <algorithm>
@@ -66,7 +66,7 @@ bool contains(const std::string_view (&list)[N], std::string_view text) {
 }  // namespace
 
 struct Tokenizer::Impl {
-  enum class Kind { kSpm, kBpe };
+  enum class Kind { kSpm, kBpe, kWpm };
   Kind kind = Kind::kSpm;
   std::string model;
   std::string pre;
@@ -79,6 +79,7 @@ struct Tokenizer::Impl {
           fim_sep = kNone;
   bool add_bos = false;
   bool add_eos = false;
+  bool add_sep = false;  // WPM: [SEP] ends the text when add_special
   bool add_space_prefix = false;
   bool clean_spaces = false;
   std::set<int32_t> eog;
@@ -125,9 +126,17 @@ Status Tokenizer::Impl::load(const gguf::File& file) {
     add_space_prefix = false;
     clean_spaces = info.clean_spaces;
     add_bos = info.add_bos;
+  } else if (model == "bert") {
+    kind = Kind::kWpm;
+    bos = 101, eos = kNone, unk = 100, sep = 102, pad = 0;
+    add_space_prefix = false;
+    clean_spaces = true;
+    add_bos = true;
+    add_eos = false;
+    add_sep = true;
   } else {
     return Status::error("unsupported tokenizer model '" + model +
-                         "' (tokenizer.ggml.model; supported: 'llama' (SPM), 'gpt2' (BPE))");
+                         "' (tokenizer.ggml.model; supported: 'llama' (SPM), 'gpt2' (BPE), 'bert' (WPM))");
   }
   KVANT_ASSIGN_OR_RETURN(std::optional<bool> space_prefix, file.get_bool_opt("tokenizer.ggml.add_space_prefix"));
   if (space_prefix) add_space_prefix = *space_prefix;
@@ -137,13 +146,21 @@ Status Tokenizer::Impl::load(const gguf::File& file) {
 
   KVANT_ASSIGN_OR_RETURN(std::optional<bool> add_bos_opt, file.get_bool_opt("tokenizer.ggml.add_bos_token"));
   KVANT_ASSIGN_OR_RETURN(std::optional<bool> add_eos_opt, file.get_bool_opt("tokenizer.ggml.add_eos_token"));
+  KVANT_ASSIGN_OR_RETURN(std::optional<bool> add_sep_opt, file.get_bool_opt("tokenizer.ggml.add_sep_token"));
   if (add_bos_opt) add_bos = *add_bos_opt;
   if (add_eos_opt) add_eos = *add_eos_opt;
+  if (add_sep_opt) add_sep = *add_sep_opt;
   if (add_bos && bos == kNone) {
     return Status::error("tokenizer.ggml.add_bos_token is true, but tokenizer.ggml.bos_token_id is not set");
   }
   if (add_eos && eos == kNone) {
     return Status::error("tokenizer.ggml.add_eos_token is true, but tokenizer.ggml.eos_token_id is not set");
+  }
+  if (kind == Kind::kWpm && add_sep && sep == kNone) {
+    return Status::error("a WPM vocabulary adds [SEP], but tokenizer.ggml.seperator_token_id is not set");
+  }
+  if (kind == Kind::kWpm && unk == kNone) {
+    return Status::error("a WPM vocabulary needs tokenizer.ggml.unknown_token_id");
   }
 
   detect_special_tokens();
@@ -189,6 +206,7 @@ Status Tokenizer::Impl::load_tokens(const gguf::File& file) {
     t.text = (*texts)[i].empty() ? "[EMPTY_" + std::to_string(i) + "]" : (*texts)[i];
     t.score = scores.empty() ? 0.0f : scores[i];
     t.attr = types.empty() ? tok::kAttrNormal : tok::attr_from_type(types[i]);
+    vocab.max_token_len = std::max(vocab.max_token_len, t.text.size());
     auto [it, inserted] = vocab.ids.emplace(t.text, static_cast<int32_t>(i));
     if (!inserted) {
       return Status::error("duplicate token in tokenizer.ggml.tokens: '" + t.text + "' has ids " +
@@ -300,7 +318,7 @@ std::string Tokenizer::Impl::piece_for(int32_t id) const {
   if (t.attr & (tok::kAttrUnknown | tok::kAttrControl | tok::kAttrUserDefined)) return t.text;
   if (t.attr & tok::kAttrNormal) {
     std::string piece = t.text;
-    if (kind == Kind::kSpm) {
+    if (kind == Kind::kSpm || kind == Kind::kWpm) {
       replace_all(piece, kEscapedSpace, " ");
       return piece;
     }
@@ -434,12 +452,15 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
       escaped.append(raw);
       replace_all(escaped, " ", kEscapedSpace);
       tok::spm_encode(m.vocab, escaped, out);
+    } else if (m.kind == Impl::Kind::kWpm) {
+      tok::wpm_encode(m.vocab, m.unk, raw, out);
     } else {
       tok::bpe_encode(m.vocab, m.bpe, raw, out);
     }
     prev_special = false;
   }
   if (add_special && m.add_eos) out.push_back(m.eos);
+  if (add_special && m.add_sep) out.push_back(m.sep);
   return out;
 }
 

@@ -142,4 +142,25 @@ std::string bytes_to_byte_level(std::string_view bytes) {
   return out;
 }
 
+uint32_t nfd_first(uint32_t cp) {
+  const NfdRun* end = kNfdRuns + kNfdRunCount;
+  const NfdRun* it = std::upper_bound(kNfdRuns, end, cp, [](uint32_t v, const NfdRun& r) { return v < r.first; });
+  if (it == kNfdRuns) return cp;
+  --it;
+  if (cp > it->last) return cp;
+  return (cp - it->first) % 2 == 0 ? it->even : it->odd;
+}
+
+uint32_t to_lower(uint32_t cp) {
+  if (cp < 128) return (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
+  const LowerRun* end = kLowerRuns + kLowerRunCount;
+  const LowerRun* it =
+      std::upper_bound(kLowerRuns, end, cp, [](uint32_t v, const LowerRun& r) { return v < r.first; });
+  if (it == kLowerRuns) return cp;
+  --it;
+  const uint32_t offset = cp - it->first;
+  if (offset % it->stride != 0 || offset / it->stride >= it->count) return cp;
+  return static_cast<uint32_t>(static_cast<int32_t>(cp) + it->delta);
+}
+
 }  // namespace kvant::unicode

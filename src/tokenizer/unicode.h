@@ -33,7 +33,27 @@ struct FlagRange {
 extern const FlagRange kFlagRanges[];
 extern const size_t kFlagRangeCount;
 
+// Generated WordPiece tables (unicode_tables.cpp), ascending by first code point.
+struct NfdRun {
+  uint32_t first, last;
+  uint32_t even, odd;  // cp in [first, last] decomposes to `even` (cp - first even) or `odd`, + marks
+};
+struct LowerRun {
+  uint32_t first;
+  uint16_t count;
+  uint8_t stride;
+  int32_t delta;  // first + k * stride (k < count) lowercases to itself + delta
+};
+extern const NfdRun kNfdRuns[];
+extern const size_t kNfdRunCount;
+extern const LowerRun kLowerRuns[];
+extern const size_t kLowerRunCount;
+
 uint16_t flags(uint32_t cp);
+// First code point of the canonical (NFD) decomposition: 'é' -> 'e'; `cp` itself when it does not decompose.
+uint32_t nfd_first(uint32_t cp);
+// Simple (one code point) lowercase mapping from UnicodeData.txt; `cp` itself when there is none.
+uint32_t to_lower(uint32_t cp);
 inline bool is_letter(uint32_t cp) { return flags(cp) & kLetter; }
 inline bool is_number(uint32_t cp) { return flags(cp) & kNumber; }
 inline bool is_whitespace(uint32_t cp) { return flags(cp) & kWhitespace; }

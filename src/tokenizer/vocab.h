@@ -1,4 +1,4 @@
-// tokenizer/vocab.h — the token table shared by the SPM and BPE encoders (internal to tokenizer/):
+// tokenizer/vocab.h — the token table shared by the SPM, BPE and WPM encoders (internal to tokenizer/):
 // token texts, scores and attributes, text -> id lookup and BPE merge ranks.
 #pragma once
 
@@ -43,6 +43,7 @@ struct Vocab {
   std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> merge_ranks;
   // SPM: true when no token has a '▁' right after another character (see spm_can_split_at_spaces).
   bool spm_split_at_spaces = false;
+  size_t max_token_len = 0;  // longest token text in bytes (WPM matching bound)
 
   int32_t size() const { return static_cast<int32_t>(tokens.size()); }
   int32_t find(std::string_view text) const {
@@ -66,5 +67,11 @@ struct BpeOptions {
 // Byte-level BPE: pre-tokenize, map bytes to the GPT-2 alphabet, merge by rank. Appends ids.
 void bpe_encode(const Vocab& vocab, const BpeOptions& options, std::string_view text,
                 std::vector<int32_t>& out);
+
+// WordPiece: NFD-first + lowercase, drop controls, split at whitespace, punctuation and CJK
+// ideographs. Returns the words (without the '▁' the encoder prefixes).
+std::vector<std::string> wpm_words(std::string_view text);
+// WordPiece: greedy longest match of each "▁" + word; a word that cannot be matched becomes `unk`.
+void wpm_encode(const Vocab& vocab, int32_t unk, std::string_view text, std::vector<int32_t>& out);
 
 }  // namespace kvant::tok

@@ -106,16 +106,59 @@ INSTANTIATE_TEST_SUITE_P(Tokenizer, VocabCases,
                                            "tokenizer/ggml-vocab-deepseek-llm.gguf",
                                            "tokenizer/ggml-vocab-falcon.gguf",
                                            "tokenizer/ggml-vocab-starcoder.gguf",
+                                           "tokenizer/ggml-vocab-bert-bge.gguf",
                                            "stories260K/stories260K.gguf",
                                            "refmodel/refmodel-f16.gguf"),
                          vocab_test_name);
 
-TEST(Tokenizer, BertVocabularyIsRejectedByName) {
+// ---- WPM ---------------------------------------------------------------------------------------
+
+TEST(Tokenizer, BertSpecialTokensAndDecode) {
   KVANT_REQUIRE_DATA(path, "tokenizer/ggml-vocab-bert-bge.gguf");
   auto tokenizer = load(path);
-  ASSERT_FALSE(tokenizer);
-  EXPECT_NE(tokenizer.error().find("unsupported tokenizer model 'bert'"), std::string::npos) << tokenizer.error();
-  EXPECT_NE(tokenizer.error().find("ggml-vocab-bert-bge.gguf"), std::string::npos) << tokenizer.error();
+  ASSERT_TRUE(tokenizer) << tokenizer.error();
+  EXPECT_EQ(tokenizer->model_name(), "bert");
+  EXPECT_TRUE(tokenizer->add_bos());
+  const int32_t cls = tokenizer->bos_id();
+  ASSERT_GE(cls, 0);
+  EXPECT_EQ(tokenizer->token_to_piece(cls, true), "[CLS]");
+  const std::vector<int32_t> plain = tokenizer->encode("Hello world", false, false);
+  EXPECT_EQ(plain, (std::vector<int32_t>{7592, 2088}));  // from the .out file's "Hello world" case
+  const std::vector<int32_t> with_special = tokenizer->encode("Hello world", true, false);
+  ASSERT_EQ(with_special.size(), plain.size() + 2);
+  EXPECT_EQ(with_special.front(), cls);
+  EXPECT_EQ(tokenizer->token_to_piece(with_special.back(), true), "[SEP]");
+  // Accents fall away, case folds, punctuation stands alone: all spell the same ids.
+  EXPECT_EQ(tokenizer->encode("H\xC3\x89LLO , World", false, false),
+            tokenizer->encode("hello,world", false, false));
+  // '▁' decodes to a space (the first word keeps its leading space); clean-up drops " ,".
+  EXPECT_EQ(tokenizer->decode(tokenizer->encode("hello , world", false, false)), " hello, world");
+  // A word no piece sequence can spell is one [UNK].
+  const std::vector<int32_t> unk = tokenizer->encode("\xE2\x96\x81\xE2\x96\x81\xE2\x96\x81", false, false);
+  ASSERT_EQ(unk.size(), 1u);
+  EXPECT_EQ(tokenizer->token_to_piece(unk[0], true), "[UNK]");
+}
+
+TEST(Unicode, NfdFirstAndLowercase) {
+  using namespace unicode;
+  EXPECT_EQ(nfd_first(0xC9), uint32_t{'E'});     // É
+  EXPECT_EQ(nfd_first(0x1E69), uint32_t{'s'});   // ṩ: two marks
+  EXPECT_EQ(nfd_first(0x100), uint32_t{'A'});    // Ā / ā alternate within one run
+  EXPECT_EQ(nfd_first(0x101), uint32_t{'a'});
+  EXPECT_EQ(nfd_first(0xAC00), 0x1100u);         // 가: Hangul, algorithmic
+  EXPECT_EQ(nfd_first(0xD7A3), 0x1112u);         // last Hangul syllable
+  EXPECT_EQ(nfd_first('a'), uint32_t{'a'});
+  EXPECT_EQ(nfd_first(0x4E2D), 0x4E2Du);
+  EXPECT_EQ(to_lower('Q'), uint32_t{'q'});
+  EXPECT_EQ(to_lower('q'), uint32_t{'q'});
+  EXPECT_EQ(to_lower(0xC4), 0xE4u);              // Ä
+  EXPECT_EQ(to_lower(0x100), 0x101u);            // Ā (stride-2 run)
+  EXPECT_EQ(to_lower(0x101), 0x101u);
+  EXPECT_EQ(to_lower(0x391), 0x3B1u);            // Greek Alpha
+  EXPECT_EQ(to_lower(0x410), 0x430u);            // Cyrillic A
+  EXPECT_EQ(to_lower(0x130), uint32_t{'i'});     // İ: simple mapping
+  EXPECT_EQ(to_lower(0x10400), 0x10428u);        // Deseret
+  EXPECT_EQ(to_lower(0x4E2D), 0x4E2Du);
 }
 
 // ---- SPM ---------------------------------------------------------------------------------------
