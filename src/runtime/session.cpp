@@ -26,6 +26,9 @@ struct Session::Impl {
       : model(std::move(m)), params(p), ops(std::move(o)), cache(std::move(c)) {}
 };
 
+Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Session::~Session() = default;
+
 namespace {
 
 Expected<bool> resolve_rotation(const std::string& flag, KvType type, uint32_t head_dim) {
@@ -35,13 +38,6 @@ Expected<bool> resolve_rotation(const std::string& flag, KvType type, uint32_t h
   if (flag == "auto") return quantised && kv_rotation_supported(int(head_dim));
   return Status::error("--kv-rotate: invalid value '" + flag + "' (expected auto, on or off)");
 }
-
-}  // namespace
-
-Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Session::~Session() = default;
-
-namespace {
 
 Expected<KvCacheConfig> make_kv_config(const Model& model, const SessionParams& params) {
   const Hparams& hp = model.impl().weights.hp;
