@@ -1,6 +1,7 @@
 // tests/unit/test_softmax.cpp — the AVX2 softmax against the scalar reference on random scores.
 #include <cmath>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "backends/cpu/softmax.h"
@@ -28,6 +29,23 @@ TEST(Softmax, Avx2MatchesScalarReference) {
       }
       EXPECT_NEAR(sum, 1.0, 1e-5);
       EXPECT_EQ(got[size_t(n)], 12345.0f);
+    }
+  }
+}
+
+TEST(Softmax, TwoPartsNormaliseTogetherLikeOneArray) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> dist(0.0f, 4.0f);
+  for (auto [na, nb] : {std::pair<int, int>{0, 5}, {5, 0}, {1000, 128}, {3, 77}, {4096, 1}}) {
+    std::vector<float> all(static_cast<size_t>(na + nb));
+    for (float& v : all) v = dist(rng);
+    std::vector<float> a(all.begin(), all.begin() + na), b(all.begin() + na, all.end());
+    softmax_scalar(all.data(), na + nb);
+    for (auto parts : {softmax_parts_scalar, softmax_parts}) {
+      std::vector<float> pa = a, pb = b;
+      parts(pa.data(), na, pb.data(), nb);
+      for (int i = 0; i < na; ++i) ASSERT_NEAR(pa[size_t(i)], all[size_t(i)], 2e-6f * all[size_t(i)] + 1e-12f);
+      for (int i = 0; i < nb; ++i) ASSERT_NEAR(pb[size_t(i)], all[size_t(na + i)], 2e-6f * all[size_t(na + i)] + 1e-12f);
     }
   }
 }

@@ -69,7 +69,9 @@ void CpuOps::attention(const KvCache& cache, int layer, const float* q, int n_ro
   // One work item per (query row, KV head): all `group` query heads of that KV head together.
   pool_.parallel_for(int64_t(n_rows) * c.n_head_kv, [&](int64_t begin, int64_t end, unsigned) {
     const size_t gd = size_t(group) * d;
-    std::vector<float> q_scaled(gd), q_prepared(gd), scores, part, weights, window_acc(gd);
+    // old_scores: [group][n_old] for the compressed keys; win_scores: [group][n_recent] for the f16 window
+    // (position order). Softmax normalises the two together, so the large part is never copied.
+    std::vector<float> q_scaled(gd), q_prepared(gd), old_scores, win_scores, part, window_acc(gd);
     for (int64_t item = begin; item < end; ++item) {
       const int r = int(item / c.n_head_kv);
       const uint32_t kv_head = uint32_t(item % c.n_head_kv);
@@ -84,47 +86,43 @@ void CpuOps::attention(const KvCache& cache, int layer, const float* q, int n_ro
       for (size_t i = 0; i < gd; ++i) q_scaled[i] = q_row[i] * scale;
       for (int g = 0; g < group; ++g) kc.prepare_query(q_scaled.data() + size_t(g) * d, q_prepared.data() + size_t(g) * d);
 
-      // scores: [group][n_keys] in position order.
-      scores.resize(size_t(group) * n_keys);
-      auto score_into = [&](const KvCodec& codec, const float* qp, const uint8_t* blocks, size_t stride, uint32_t n,
-                            uint32_t dst_offset) {
-        if (n == 0) return;
-        part.resize(size_t(group) * n);
-        codec.score_group(group, qp, blocks, stride, int(n), part.data());
-        for (int g = 0; g < group; ++g) {
-          std::copy_n(part.data() + size_t(g) * n, n, scores.data() + size_t(g) * n_keys + dst_offset);
-        }
-      };
-      score_into(kc, q_prepared.data(), cache.k_vector(layer, kv_head, 0), cache.k_vector_bytes(), n_old, 0);
-      for (int i = 0, offset = int(n_old); i < n_runs; offset += int(runs[i].count), ++i) {
-        score_into(wc, q_scaled.data(), cache.k_window(layer, kv_head, runs[i].slot), cache.window_vector_bytes(),
-                   runs[i].count, uint32_t(offset));
+      old_scores.resize(size_t(group) * n_old);
+      win_scores.resize(size_t(group) * n_recent);
+      if (n_old > 0) {
+        kc.score_group(group, q_prepared.data(), cache.k_vector(layer, kv_head, 0), cache.k_vector_bytes(), int(n_old),
+                       old_scores.data());
       }
-      for (int g = 0; g < group; ++g) softmax(scores.data() + size_t(g) * n_keys, n_keys);
+      // The window's ring runs (at most two) are scored into `part` and placed at their offset.
+      for (int i = 0, offset = 0; i < n_runs; offset += int(runs[i].count), ++i) {
+        const uint32_t n = runs[i].count;
+        part.resize(size_t(group) * n);
+        wc.score_group(group, q_scaled.data(), cache.k_window(layer, kv_head, runs[i].slot), cache.window_vector_bytes(),
+                       int(n), part.data());
+        for (int g = 0; g < group; ++g) {
+          std::copy_n(part.data() + size_t(g) * n, n, win_scores.data() + size_t(g) * n_recent + offset);
+        }
+      }
+      for (int g = 0; g < group; ++g) {
+        softmax_parts(old_scores.data() + size_t(g) * n_old, n_old, win_scores.data() + size_t(g) * n_recent, n_recent);
+      }
 
       float* o = out + (size_t(r) * n_heads + size_t(kv_head) * group) * d;  // [group][d]
-      auto accumulate_from = [&](const KvCodec& codec, const uint8_t* blocks, size_t stride, uint32_t n,
-                                 uint32_t src_offset, float* acc) {
-        if (n == 0) return;
-        weights.resize(size_t(group) * n);
-        for (int g = 0; g < group; ++g) {
-          std::copy_n(scores.data() + size_t(g) * n_keys + src_offset, n, weights.data() + size_t(g) * n);
-        }
-        codec.accumulate_group(group, weights.data(), blocks, stride, int(n), acc);
-      };
       std::fill(o, o + gd, 0.0f);
-      if (n_runs == 0) {  // no window: accumulate straight from the score rows
-        vc.accumulate_group(group, scores.data(), cache.v_vector(layer, kv_head, 0), cache.v_vector_bytes(),
-                            int(n_keys), o);
-      } else {
-        accumulate_from(vc, cache.v_vector(layer, kv_head, 0), cache.v_vector_bytes(), n_old, 0, o);
+      if (n_old > 0) {
+        vc.accumulate_group(group, old_scores.data(), cache.v_vector(layer, kv_head, 0), cache.v_vector_bytes(),
+                            int(n_old), o);
       }
       for (int g = 0; g < group; ++g) vc.finish_output(o + size_t(g) * d);
       if (n_runs > 0) {
         std::fill(window_acc.begin(), window_acc.end(), 0.0f);
-        for (int i = 0, offset = int(n_old); i < n_runs; offset += int(runs[i].count), ++i) {
-          accumulate_from(wc, cache.v_window(layer, kv_head, runs[i].slot), cache.window_vector_bytes(),
-                          runs[i].count, uint32_t(offset), window_acc.data());
+        for (int i = 0, offset = 0; i < n_runs; offset += int(runs[i].count), ++i) {
+          const uint32_t n = runs[i].count;
+          part.resize(size_t(group) * n);
+          for (int g = 0; g < group; ++g) {
+            std::copy_n(win_scores.data() + size_t(g) * n_recent + offset, n, part.data() + size_t(g) * n);
+          }
+          wc.accumulate_group(group, part.data(), cache.v_window(layer, kv_head, runs[i].slot),
+                              cache.window_vector_bytes(), int(n), window_acc.data());
         }
         for (size_t i = 0; i < gd; ++i) o[i] += window_acc[i];
       }

@@ -1,4 +1,4 @@
-// backends/cpu/softmax_avx2.cpp — AVX2 softmax: vector max, exp by range reduction
+// backends/cpu/softmax_avx2.cpp — AVX2 (two-part) softmax: vector max, exp by range reduction
 // (x = k·ln2 + r, |r| <= ln2/2) and a degree-6 polynomial for e^r, then scaling by 2^k.
 #include <immintrin.h>
 
@@ -48,18 +48,20 @@ inline float horizontal_sum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-}  // namespace
-
-void softmax_avx2(float* x, int64_t n) {
+float max_of(const float* x, int64_t n) {
   int64_t i = 0;
   __m256 vmax = _mm256_set1_ps(-INFINITY);
   for (; i + 8 <= n; i += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(x + i));
   float max_v = horizontal_max(vmax);
   for (; i < n; ++i) max_v = std::max(max_v, x[i]);
+  return max_v;
+}
 
+// x[i] = exp(x[i] - max); returns the sum.
+float exp_and_sum(float* x, int64_t n, float max_v) {
   const __m256 vm = _mm256_set1_ps(max_v);
   __m256 vsum = _mm256_setzero_ps();
-  i = 0;
+  int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
     _mm256_storeu_ps(x + i, e);
@@ -67,12 +69,24 @@ void softmax_avx2(float* x, int64_t n) {
   }
   float sum = horizontal_sum(vsum);
   for (; i < n; ++i) sum += x[i] = std::exp(x[i] - max_v);
+  return sum;
+}
 
-  const __m256 inv = _mm256_set1_ps(1.0f / sum);
-  i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
-  const float inv_s = 1.0f / sum;
-  for (; i < n; ++i) x[i] *= inv_s;
+void scale_by(float* x, int64_t n, float f) {
+  const __m256 vf = _mm256_set1_ps(f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), vf));
+  for (; i < n; ++i) x[i] *= f;
+}
+
+}  // namespace
+
+void softmax_parts_avx2(float* a, int64_t na, float* b, int64_t nb) {
+  const float max_v = std::max(max_of(a, na), max_of(b, nb));
+  const float sum = exp_and_sum(a, na, max_v) + exp_and_sum(b, nb, max_v);
+  const float inv = 1.0f / sum;
+  scale_by(a, na, inv);
+  scale_by(b, nb, inv);
 }
 
 }  // namespace kvant
