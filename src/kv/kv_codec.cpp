@@ -12,37 +12,53 @@ namespace {
 using kv_internal::KvKernels;
 
 const KvKernels& kernels_for(KvType type, KvIsa isa) {
-  const bool avx2 = isa == KvIsa::Avx2;
+  const bool avx2 = isa != KvIsa::Scalar;  // Avx512 falls back to AVX2 for types without a kernel
+  const bool avx512 = isa == KvIsa::Avx512;
   switch (type) {
     case KvType::F32: return avx2 ? kv_internal::kAvx2F32 : kv_internal::kScalarF32;
     case KvType::F16: return avx2 ? kv_internal::kAvx2F16 : kv_internal::kScalarF16;
     case KvType::Q8_0: return avx2 ? kv_internal::kAvx2Q8_0 : kv_internal::kScalarQ8_0;
     case KvType::Q4_0: return avx2 ? kv_internal::kAvx2Q4_0 : kv_internal::kScalarQ4_0;
-    case KvType::TURBO_2B: return avx2 ? kv_internal::kAvx2Turbo2 : kv_internal::kScalarTurbo2;
-    case KvType::TURBO_3B: return avx2 ? kv_internal::kAvx2Turbo3 : kv_internal::kScalarTurbo3;
-    case KvType::TURBO_4B: return avx2 ? kv_internal::kAvx2Turbo4 : kv_internal::kScalarTurbo4;
-    case KvType::TURBO_5B: return avx2 ? kv_internal::kAvx2Turbo5 : kv_internal::kScalarTurbo5;
+    case KvType::TURBO_2B:
+      return avx512 ? kv_internal::kAvx512Turbo2 : avx2 ? kv_internal::kAvx2Turbo2 : kv_internal::kScalarTurbo2;
+    case KvType::TURBO_3B:
+      return avx512 ? kv_internal::kAvx512Turbo3 : avx2 ? kv_internal::kAvx2Turbo3 : kv_internal::kScalarTurbo3;
+    case KvType::TURBO_4B:
+      return avx512 ? kv_internal::kAvx512Turbo4 : avx2 ? kv_internal::kAvx2Turbo4 : kv_internal::kScalarTurbo4;
+    case KvType::TURBO_5B:
+      return avx512 ? kv_internal::kAvx512Turbo5 : avx2 ? kv_internal::kAvx2Turbo5 : kv_internal::kScalarTurbo5;
   }
   return kv_internal::kScalarF32;
 }
 
 }  // namespace
 
-const char* kv_isa_name(KvIsa isa) { return isa == KvIsa::Avx2 ? "avx2" : "scalar"; }
+const char* kv_isa_name(KvIsa isa) {
+  switch (isa) {
+    case KvIsa::Scalar: return "scalar";
+    case KvIsa::Avx2: return "avx2";
+    case KvIsa::Avx512: return "avx512";
+  }
+  return "?";
+}
 
 bool kv_isa_supported(KvIsa isa) {
   if (isa == KvIsa::Scalar) return true;
 #if defined(__x86_64__) || defined(__i386__)
   static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                            __builtin_cpu_supports("f16c");
-  return avx2;
+  static const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  return isa == KvIsa::Avx512 ? avx512 : avx2;
 #else
   return false;
 #endif
 }
 
 KvIsa kv_best_isa() {
-  static const KvIsa best = kv_isa_supported(KvIsa::Avx2) ? KvIsa::Avx2 : KvIsa::Scalar;
+  static const KvIsa best = kv_isa_supported(KvIsa::Avx512) ? KvIsa::Avx512
+                            : kv_isa_supported(KvIsa::Avx2) ? KvIsa::Avx2
+                                                            : KvIsa::Scalar;
   return best;
 }
 

@@ -1,5 +1,5 @@
 // kv/kv_codec.h — KvCodec: encode one head vector into a KV-cache block and run attention directly on
-// the blocks (score = q·k for many cached tokens, accumulate = Σ w·v), scalar or AVX2 chosen at start-up.
+// the blocks (score = q·k for many cached tokens, accumulate = Σ w·v), scalar, AVX2 or AVX-512 chosen at start-up.
 //
 // Usage for one KV head with G query heads (GQA), rows of n cached tokens spaced `stride` bytes apart:
 //   codec.encode(k, block)                           once per new token
@@ -23,10 +23,11 @@
 
 namespace kvant {
 
-enum class KvIsa { Scalar, Avx2 };
+enum class KvIsa { Scalar, Avx2, Avx512 };
 
 const char* kv_isa_name(KvIsa isa);
-// Whether this CPU runs the kernels of `isa` (Avx2 needs AVX2, FMA and F16C).
+// Whether this CPU runs the kernels of `isa` (Avx2 needs AVX2, FMA and F16C; Avx512 needs those and
+// AVX-512 F/BW/VL/DQ; under Avx512 types without an AVX-512 kernel use their AVX2 one).
 bool kv_isa_supported(KvIsa isa);
 // The fastest supported ISA, detected once.
 KvIsa kv_best_isa();

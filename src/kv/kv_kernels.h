@@ -1,5 +1,5 @@
 // kv/kv_kernels.h — internal: the per-type kernel tables behind KvCodec (scalar references in
-// kv_codec_<type>.cpp, AVX2 versions in kv_codec_*_avx2.cpp) and helpers to build scalar group loops.
+// kv_codec_<type>.cpp, AVX2/AVX-512 versions in kv_codec_*_avx2/_avx512.cpp) and helpers to build scalar group loops.
 #pragma once
 
 #include <cstddef>
@@ -28,6 +28,9 @@ extern const KvKernels kScalarTurbo2, kScalarTurbo3, kScalarTurbo4, kScalarTurbo
 // after the CPU check.
 extern const KvKernels kAvx2F32, kAvx2F16, kAvx2Q8_0, kAvx2Q4_0;
 extern const KvKernels kAvx2Turbo2, kAvx2Turbo3, kAvx2Turbo4, kAvx2Turbo5;
+// AVX-512 F/BW/VL/DQ score/accumulate (kv_codec_turbo_avx512.cpp); the other types use their AVX2
+// kernels under KvIsa::Avx512.
+extern const KvKernels kAvx512Turbo2, kAvx512Turbo3, kAvx512Turbo4, kAvx512Turbo5;
 
 // Scalar group loops from a per-vector dot product and axpy (one head at a time: the reference).
 template <float (*Dot)(int, const float*, const uint8_t*)>

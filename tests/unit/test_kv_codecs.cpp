@@ -476,13 +476,14 @@ AttentionRun run_attention(const KvCodec& codec, int g, const std::vector<float>
   return r;
 }
 
-TEST(Kernels, Avx2EqualsScalarAndGroupEqualsPerHead) {
-  if (!kv_isa_supported(KvIsa::Avx2)) GTEST_SKIP() << "CPU lacks AVX2/FMA/F16C";
+// The kernels of `isa` equal the scalar reference (within rounding) for every codec, head dim and
+// head count, and their group call equals the per-head call exactly.
+void expect_isa_equals_scalar(KvIsa isa) {
   for (const CodecCase& c : kKernelCases) {
     for (int d : {8, 64, 96, 128, 256}) {
       if (!kv_check_head_dim(c.type, d, c.rotate || kv_type_is_turbo(c.type)).is_ok()) continue;
       const KvCodec scalar = codec_or_die(c.type, d, c.rotate, KvIsa::Scalar);
-      const KvCodec avx2 = codec_or_die(c.type, d, c.rotate, KvIsa::Avx2);
+      const KvCodec fast_codec = codec_or_die(c.type, d, c.rotate, isa);
       const std::string what = std::string(kv_type_name(c.type)) + (c.rotate ? " rotated" : "") + " d=" +
                                std::to_string(d);
       const int n = 37;
@@ -503,8 +504,8 @@ TEST(Kernels, Avx2EqualsScalarAndGroupEqualsPerHead) {
         const std::vector<float> acc0 = gaussian(size_t(g) * d, 29u);
         const AttentionRun ref = run_attention(scalar, g, qp, cache, stride, n, w, acc0, true);
         const AttentionRun ref_group = run_attention(scalar, g, qp, cache, stride, n, w, acc0, false);
-        const AttentionRun fast = run_attention(avx2, g, qp, cache, stride, n, w, acc0, false);
-        const AttentionRun fast_head = run_attention(avx2, g, qp, cache, stride, n, w, acc0, true);
+        const AttentionRun fast = run_attention(fast_codec, g, qp, cache, stride, n, w, acc0, false);
+        const AttentionRun fast_head = run_attention(fast_codec, g, qp, cache, stride, n, w, acc0, true);
         for (int h = 0; h < g; ++h) {
           for (int t = 0; t < n; ++t) {
             double exact = 0, mag = 0;
@@ -516,9 +517,9 @@ TEST(Kernels, Avx2EqualsScalarAndGroupEqualsPerHead) {
             const size_t k = size_t(h) * n + t;
             const double tol = 2e-5 * mag + 1e-6;
             EXPECT_NEAR(ref.scores[k], exact, 1e-4 * mag + 1e-5) << what << " scalar vs decoded";
-            EXPECT_NEAR(fast.scores[k], ref.scores[k], tol) << what << " g=" << g << " h=" << h << " t=" << t;
+            EXPECT_NEAR(fast.scores[k], ref.scores[k], tol) << what << " " << kv_isa_name(isa) << " g=" << g << " h=" << h << " t=" << t;
             EXPECT_EQ(ref_group.scores[k], ref.scores[k]) << what << " scalar group";
-            EXPECT_EQ(fast_head.scores[k], fast.scores[k]) << what << " avx2 group vs per head";
+            EXPECT_EQ(fast_head.scores[k], fast.scores[k]) << what << " " << kv_isa_name(isa) << " group vs per head";
           }
           for (int i = 0; i < d; ++i) {
             double exact = acc0[size_t(h) * d + i], mag = std::fabs(exact);
@@ -529,14 +530,25 @@ TEST(Kernels, Avx2EqualsScalarAndGroupEqualsPerHead) {
             }
             const size_t k = size_t(h) * d + i;
             EXPECT_NEAR(ref.acc[k], exact, 1e-4 * mag + 1e-5) << what << " scalar vs decoded";
-            EXPECT_NEAR(fast.acc[k], ref.acc[k], 2e-5 * mag + 1e-6) << what << " g=" << g << " h=" << h;
+            EXPECT_NEAR(fast.acc[k], ref.acc[k], 2e-5 * mag + 1e-6) << what << " " << kv_isa_name(isa) << " g=" << g << " h=" << h;
             EXPECT_EQ(ref_group.acc[k], ref.acc[k]) << what << " scalar group";
-            EXPECT_EQ(fast_head.acc[k], fast.acc[k]) << what << " avx2 group vs per head";
+            EXPECT_EQ(fast_head.acc[k], fast.acc[k]) << what << " " << kv_isa_name(isa) << " group vs per head";
           }
         }
       }
     }
   }
+}
+
+TEST(Kernels, Avx2EqualsScalarAndGroupEqualsPerHead) {
+  if (!kv_isa_supported(KvIsa::Avx2)) GTEST_SKIP() << "CPU lacks AVX2/FMA/F16C";
+  expect_isa_equals_scalar(KvIsa::Avx2);
+}
+
+// Under Avx512 the turbo types run their AVX-512 kernels and the others their AVX2 fallback.
+TEST(Kernels, Avx512EqualsScalarAndGroupEqualsPerHead) {
+  if (!kv_isa_supported(KvIsa::Avx512)) GTEST_SKIP() << "CPU lacks AVX-512 F/BW/VL/DQ";
+  expect_isa_equals_scalar(KvIsa::Avx512);
 }
 
 // Full attention step in the original basis: prepare_query, score, accumulate, finish_output must equal
