@@ -10,15 +10,12 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/simd_x86.h"
+
 namespace kvant::kv_internal {
 namespace {
 
-inline float hsum256(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+using simd::hsum256;
 
 inline float load_half(const uint8_t* p) {
   uint16_t h;

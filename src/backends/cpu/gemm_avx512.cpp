@@ -12,6 +12,7 @@
 #include "backends/cpu/gemm.h"
 #include "quant/blocks.h"
 #include "quant/kquant_blocks.h"
+#include "core/simd_x86.h"
 
 #pragma GCC target("avx512vnni")
 
@@ -24,14 +25,9 @@ using kquant::block_q6_K;
 using kquant::block_q8_K;
 using kquant::QK_K;
 
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-inline float half(uint16_t h) { return _cvtsh_ss(h); }
-inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+using simd::load32;
+inline float hsum(__m256 v) { return simd::hsum256(v); }
+inline float half(uint16_t h) { return simd::half_to_float(h); }
 
 // 16 packed bytes -> 32 bytes: bytes 0..15 the low nibbles, 16..31 the high nibbles.
 inline __m256i unpack_nibbles16(const uint8_t* qs) {

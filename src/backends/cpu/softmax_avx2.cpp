@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "backends/cpu/softmax.h"
+#include "core/simd_x86.h"
 
 namespace kvant {
 
@@ -41,13 +42,6 @@ inline float horizontal_max(__m256 v) {
   return _mm_cvtss_f32(m);
 }
 
-inline float horizontal_sum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
-}
-
 float max_of(const float* x, int64_t n) {
   int64_t i = 0;
   __m256 vmax = _mm256_set1_ps(-INFINITY);
@@ -67,7 +61,7 @@ float exp_and_sum(float* x, int64_t n, float max_v) {
     _mm256_storeu_ps(x + i, e);
     vsum = _mm256_add_ps(vsum, e);
   }
-  float sum = horizontal_sum(vsum);
+  float sum = simd::hsum256(vsum);
   for (; i < n; ++i) sum += x[i] = std::exp(x[i] - max_v);
   return sum;
 }
