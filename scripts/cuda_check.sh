@@ -2,7 +2,9 @@
 # scripts/cuda_check.sh — one GPU-machine session for the CUDA backend: build, device tests (ops vs CPU,
 # end-to-end logits), synthetic models, and decode benchmarks CPU vs CUDA. Logs go to $OUT (or
 # /tmp/kvant_cuda_out); a short table is printed last. Needs .devdata/stories260K.gguf (carried).
-# Usage: scripts/cuda_check.sh [tests|bench|all] (default all). KVANT_8B=0 skips the 8B model.
+# Usage: scripts/cuda_check.sh [tests|bench|probe|all] (default all). KVANT_8B=0 skips the 8B model.
+# probe: host CPU facts, a CPU thread sweep and per-kernel GPU times of a few decode tokens (ncu).
+# cpu: kvant vs an existing llama.cpp build (directory in LLAMA_BIN; not built here) on the host CPU.
 set -uo pipefail
 mode=${1:-all}
 out=${OUT:-/tmp/kvant_cuda_out}
@@ -18,7 +20,7 @@ echo "$card"
 start=$(date +%s)
 cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release -DKVANT_BUILD_TESTS=OFF -DKVANT_CUDA=ON \
   -DKVANT_NATIVE=ON >/tmp/cmake.log 2>&1 || { tail -20 /tmp/cmake.log; exit 1; }
-ninja -C $build -j"$jobs" kvant test_cuda_ops test_cuda_e2e >/tmp/build.log 2>&1 || { grep -E "error|FAILED" /tmp/build.log | head -20; exit 1; }
+ninja -C $build -j"$jobs" kvant test_cuda_ops test_cuda_e2e test_cuda_matvec >/tmp/build.log 2>&1 || { grep -E "error|FAILED" /tmp/build.log | head -20; exit 1; }
 ninja -C $build -j"$jobs" kvant_cli >>/tmp/build.log 2>&1 && have_cli=1 || { have_cli=0; note "kvant CLI did not build (see build.log)"; grep -E "error" /tmp/build.log | head -5; }
 note "build: $(( $(date +%s) - start )) s"
 
@@ -26,11 +28,48 @@ if [[ $mode == tests || $mode == all ]]; then
   ./$build/test_cuda_ops >"$out/test_ops.log" 2>&1
   grep -E "FAIL|passed|checked|device|SKIP|bench" "$out/test_ops.log" | head -60
   note "test_cuda_ops: $(tail -1 "$out/test_ops.log")"
+  ./$build/test_cuda_matvec >"$out/test_matvec.log" 2>&1
+  grep -E "FAIL|GB/s" "$out/test_matvec.log" | head -20
+  note "test_cuda_matvec: $(tail -1 "$out/test_matvec.log")"
   KVANT_STORIES=$vocab ./$build/test_cuda_e2e >"$out/test_e2e.log" 2>&1
   grep -E "FAIL|passed|stories|tiny|SKIP" "$out/test_e2e.log" | grep -v "^FAIL.*logits differ" | head -40
   note "test_cuda_e2e: $(tail -1 "$out/test_e2e.log")"
   KVANT_CUDA_GRAPHS=0 KVANT_STORIES=$vocab ./$build/test_cuda_e2e >"$out/test_e2e_nograph.log" 2>&1
   note "test_cuda_e2e without graphs: $(tail -1 "$out/test_e2e_nograph.log")"
+fi
+
+if [[ $mode == cpu ]] && [[ $have_cli == 1 ]] && [[ -n ${LLAMA_BIN:-} ]]; then
+  m1=/tmp/llama1b-q8_0.gguf
+  [[ -f $m1 ]] || ./$build/kvant synth --shape llama-3.2-1b --type q8_0 --vocab $vocab -o $m1 >/tmp/synth1b.log 2>&1
+  LD_LIBRARY_PATH=$LLAMA_BIN KVANT=./$build/kvant bash bench/compare_llamacpp.sh "$LLAMA_BIN" ${KVANT_THREADS:-16} 2 $m1 \
+    2>&1 | tee "$out/cpu_vs_llamacpp.md"
+  ./$build/kvant bench -m $m1 -p 128 -n 32 -t 1 -r 2 2>&1 | grep -E "^\|" | tee -a "$out/cpu_vs_llamacpp.md"
+fi
+
+if [[ $mode == probe ]] && [[ $have_cli == 1 ]]; then
+  lscpu | grep -E "Model name|^CPU\(s\)|Thread|Core|Socket|NUMA node|L3" | tee "$out/lscpu.txt"
+  grep -o -w -E "avx512f|avx512_vnni|avx512_bf16|amx_tile|amx_int8|avx_vnni" /proc/cpuinfo | sort | uniq -c | tee -a "$out/lscpu.txt"
+  kv=./$build/kvant
+  m1=/tmp/llama1b-q8_0.gguf
+  $kv synth --shape llama-3.2-1b --type q8_0 --vocab $vocab -o $m1 >/tmp/synth1b.log 2>&1 || tail -3 /tmp/synth1b.log
+  $kv bench -m $m1 -p 512 -n 64 -t ${KVANT_THREADS:-4,8,16} --backend cpu -r 2 2>&1 | tee "$out/cpu_sweep.md"
+  $kv bench -m $m1 -p 512 -n 128 -d 0,32768 -ctk f16,turbo_kv_4b -ctv f16,turbo_kv_4b --backend cuda -r 3 2>&1 | tee "$out/bench1b_cuda.md"
+  if command -v ncu >/dev/null; then
+    KVANT_CUDA_GRAPHS=0 timeout 300 ncu --metrics gpu__time_duration.sum --csv --launch-skip 300 --launch-count 230 \
+      $kv run -m $m1 -p "Once upon a time" -n 8 --temp 0 --backend cuda >"$out/ncu.csv" 2>"$out/ncu.err"
+    python3 - "$out/ncu.csv" <<'PY' | tee "$out/ncu_summary.txt"
+import csv, sys, collections
+rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
+hdr = rows[0]; ki = hdr.index("Kernel Name"); vi = hdr.index("Metric Value"); ui = hdr.index("Metric Unit")
+tot = collections.defaultdict(float); cnt = collections.Counter()
+for r in rows[1:]:
+    v = float(r[vi].replace(",", "")); v *= {"nsecond": 1e-3, "usecond": 1, "msecond": 1e3}.get(r[ui], 1)
+    name = r[ki].split("(")[0][:90]; tot[name] += v; cnt[name] += 1
+s = sum(tot.values()); n = sum(cnt.values())
+print(f"{n} kernels, {s:.1f} us total GPU time ({s / max(1, n):.2f} us each)")
+for k, v in sorted(tot.items(), key=lambda kv: -kv[1])[:15]: print(f"{v:9.1f} us {cnt[k]:4d}x {v / cnt[k]:7.2f} us  {k}")
+PY
+  fi
 fi
 
 if [[ $mode == bench || $mode == all ]] && [[ $have_cli == 1 ]]; then
@@ -57,4 +96,4 @@ fi
 echo
 echo "### summary ($card, $(date -u +%F))"
 for s in "${summary[@]}"; do echo "- $s"; done
-for f in bench1b.md bench1b_32k.md bench8b.md; do [[ -f $out/$f ]] && { echo "--- $f"; grep -E "^\|" "$out/$f"; }; done
+for f in bench1b.md bench1b_32k.md bench8b.md cpu_sweep.md bench1b_cuda.md ncu_summary.txt cpu_vs_llamacpp.md; do [[ -f $out/$f ]] && { echo "--- $f"; grep -E "^\||us" "$out/$f"; }; done

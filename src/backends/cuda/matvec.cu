@@ -3,9 +3,13 @@
 // lanes load a tile with 16-byte streaming loads into registers (the next tile is in flight while the
 // current one is decoded from shared memory), then each lane decodes 4 consecutive elements per 128-element
 // step, so activation reads are coalesced float4s. Fused input RMSNorm (its scale applied to the sums) and
-// epilogues (residual add, SwiGLU pair).
+// epilogues (residual add, SwiGLU pair). Quantised formats with 16-byte aligned rows take the int8 dp4a
+// path of matvec_q8.cuh instead; this float kernel serves F32/F16/BF16 and the rest.
 #include "backends/cuda/kernels.h"
+#include "backends/cuda/matvec_q8.cuh"
 #include "backends/cuda/weight_formats.cuh"
+
+#include <algorithm>
 
 namespace kvant::cuda {
 namespace {
@@ -253,6 +257,88 @@ void launch_rows(const MatvecArgs& a, cudaStream_t stream) {
   launch_typed<T, 1>(a, stream);
 }
 
+// ---- int8 (dp4a) path ----
+
+// Largest dynamic shared memory a block may opt in to (device of the first call), less the kernel's static.
+size_t q8_smem_limit() {
+  static const size_t limit = [] {
+    int dev = 0, bytes = 48 << 10;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+    return size_t(bytes) - 2048;
+  }();
+  return limit;
+}
+
+int sm_count() {
+  static const int n = [] {
+    int dev = 0, sms = 1;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    return sms;
+  }();
+  return n;
+}
+
+template <GgmlType T, int NR>
+void launch_q8_rows(const MatvecArgs& a, int total, cudaStream_t stream) {
+  const auto kernel = q8::matvec_q8_kernel<T, NR>;
+  static const bool configured = [&] {
+    KVANT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(q8_smem_limit())));
+    return true;
+  }();
+  (void)configured;
+  const size_t smem = q8::smem_bytes<T>(NR, a.w[0].n_in);
+  int per_sm = 0;
+  KVANT_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, q8::kWarps * 32, smem));
+  const int grid_y = ceil_div(a.n_rows, NR);
+  // Persistent blocks: each quantises x once and its warps stride over the output rows.
+  const int resident = std::max(1, sm_count() * std::max(per_sm, 1) / grid_y);
+  const dim3 grid(std::min(ceil_div(total, q8::kWarps), resident), grid_y);
+  kernel<<<grid, q8::kWarps * 32, smem, stream>>>(a, total);
+  KVANT_CUDA_LAUNCHED();
+}
+
+// Launches the int8 path when it applies (quantised type, 16-byte aligned rows, x and norm weights, shared
+// memory for one activation row); false to use the float kernel.
+template <GgmlType T>
+bool launch_q8(const MatvecArgs& a, int total, cudaStream_t stream) {
+  uintptr_t bits = reinterpret_cast<uintptr_t>(a.x) | reinterpret_cast<uintptr_t>(a.norm_w);
+  for (int k = 0; k < a.n_w; ++k) bits |= reinterpret_cast<uintptr_t>(a.w[k].data) | a.w[k].row_bytes;
+  const int n_in = a.w[0].n_in;
+  if ((bits & 15) != 0 || n_in % 32 != 0) return false;
+  const size_t limit = q8_smem_limit();
+  int nr = 16;
+  while (nr > 1 && nr / 2 >= a.n_rows) nr /= 2;  // fewest rows per block that cover n_rows (at most 16)
+  while (nr > 1 && q8::smem_bytes<T>(nr, n_in) > limit) nr /= 2;
+  if (q8::smem_bytes<T>(nr, n_in) > limit) return false;
+  switch (nr) {
+    case 16: launch_q8_rows<T, 16>(a, total, stream); break;
+    case 8: launch_q8_rows<T, 8>(a, total, stream); break;
+    case 4: launch_q8_rows<T, 4>(a, total, stream); break;
+    case 2: launch_q8_rows<T, 2>(a, total, stream); break;
+    default: launch_q8_rows<T, 1>(a, total, stream); break;
+  }
+  return true;
+}
+
+// The dp4a path for the formats it reads; false when it does not apply.
+bool launch_matvec_q8(const MatvecArgs& a, cudaStream_t stream) {
+  int total = 0;
+  if (a.epilogue == MatvecEpilogue::SwiGlu) {
+    total = a.w[0].n_out;
+  } else {
+    for (int k = 0; k < a.n_w; ++k) total += a.w[k].n_out;
+  }
+  if (total <= 0 || a.n_rows <= 0) return false;
+  switch (a.w[0].type) {
+#define KVANT_CASE(T) case GgmlType::T: return launch_q8<GgmlType::T>(a, total, stream);
+    KVANT_CASE(Q8_0) KVANT_CASE(Q4_0) KVANT_CASE(Q4_1) KVANT_CASE(Q4_K) KVANT_CASE(Q5_K) KVANT_CASE(Q6_K)
+#undef KVANT_CASE
+    default: return false;
+  }
+}
+
 #define KVANT_WEIGHT_TYPES(X) X(F32) X(F16) X(BF16) X(Q8_0) X(Q4_0) X(Q4_1) X(Q4_K) X(Q5_K) X(Q6_K)
 
 }  // namespace
@@ -268,6 +354,7 @@ bool matvec_supports(GgmlType type) {
 }
 
 void launch_matvec(const MatvecArgs& a, cudaStream_t stream) {
+  if (launch_matvec_q8(a, stream)) return;
   switch (a.w[0].type) {
 #define KVANT_CASE(T) case GgmlType::T: return launch_rows<GgmlType::T>(a, stream);
     KVANT_WEIGHT_TYPES(KVANT_CASE)
