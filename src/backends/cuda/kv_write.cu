@@ -1,7 +1,10 @@
 // backends/cuda/kv_write.cu — RoPE of Q and K fused with the KV-cache write: one warp per head vector
 // ropes it in shared memory, writes it back, and (K and V) encodes it into the cache at the cell of its
-// position, plus the f16 copy in the recent-token window ring.
+// position, plus the f16 copy in the recent-token window ring. When K or V is turbo_kv, a second kernel
+// gives each head vector a block of kTurboStarts warps so the scale search runs its starts in parallel
+// (one start per warp) instead of one after another: the encode is on every layer's critical path.
 #include "backends/cuda/kv_device.cuh"
+#include "backends/cuda/turbo_encode.cuh"
 
 namespace kvant::cuda {
 namespace {
@@ -56,11 +59,115 @@ __global__ void __launch_bounds__(kWarps * 32) rope_kv_kernel(RopeKvArgs a, int 
   for (size_t i = lane; i < bytes; i += 32) dst[i] = block[i];
 }
 
+// One block of kTurboStarts warps per task (task order as rope_kv_kernel). Query heads and non-turbo K/V
+// vectors are handled by warp 0 alone; a turbo vector is roped and rotated by every warp in its own
+// copy, warp w fits start w, and the warp with the best start writes the block (identical bytes to the
+// sequential search: each start's fit is deterministic).
+__global__ void __launch_bounds__(kTurboStarts * 32) rope_kv_turbo_kernel(RopeKvArgs a, int tasks_per_row) {
+  extern __shared__ float smem[];  // per warp: x[d] floats, idx[d] ints, encoded block (<= 4d bytes)
+  __shared__ double captured[kTurboStarts];
+  __shared__ float scales[kTurboStarts];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int d = a.rope.head_dim;
+  float* x = smem + size_t(warp) * 3 * d;
+  int* idx = reinterpret_cast<int*>(x + d);
+  uint8_t* block = reinterpret_cast<uint8_t*>(x + 2 * d);
+  const int r = blockIdx.x / tasks_per_row;
+  int t = blockIdx.x % tasks_per_row;
+  const int pos = a.positions[r];
+  const int n_kv = a.kv.n_head_kv;
+  const int n_q = a.rope_q ? a.n_head : 0;
+  if (t < n_q) {  // query head: RoPE in place (warp 0)
+    if (warp != 0) return;
+    float* q = a.q + (size_t(r) * a.n_head + t) * d;
+    for (int i = lane; i < d; i += 32) x[i] = q[i];
+    __syncwarp();
+    rope_shared(x, pos, a.rope, lane);
+    for (int i = lane; i < d; i += 32) q[i] = x[i];
+    return;
+  }
+  t -= n_q;
+  const bool is_k = t < n_kv;
+  const int h = is_k ? t : t - n_kv;
+  const KvType type = is_k ? a.kv.type_k : a.kv.type_v;
+  const bool turbo = a.write_kv && type != KvType::F32 && type != KvType::F16 && type != KvType::Q8_0 &&
+                     type != KvType::Q4_0;
+  if (!turbo && warp != 0) return;
+  const float* src = (is_k ? a.k : a.v) + (size_t(r) * n_kv + h) * d;
+  for (int i = lane; i < d; i += 32) x[i] = src[i];
+  // Every warp must have read k before warp 0 writes the roped k back over it.
+  if (turbo) __syncthreads();
+  __syncwarp();
+  if (is_k && a.rope_k) {
+    rope_shared(x, pos, a.rope, lane);
+    if (warp == 0) {
+      float* k = a.k + (size_t(r) * n_kv + h) * d;
+      for (int i = lane; i < d; i += 32) k[i] = x[i];
+    }
+  }
+  if (!a.write_kv) return;
+  const size_t cell = size_t(pos);
+  if (a.kv.window > 0 && warp == 0) {
+    uint8_t* ring = is_k ? a.layer.k_win : a.layer.v_win;
+    uint16_t* w = reinterpret_cast<uint16_t*>(ring + (size_t(h) * a.kv.ring_slots + cell % a.kv.ring_slots) * 2 * d);
+    for (int i = lane; i < d; i += 32) w[i] = float_to_half_bits(x[i]);
+  }
+  const size_t bytes = is_k ? a.kv.k_bytes : a.kv.v_bytes;
+  uint8_t* dst = (is_k ? a.layer.k : a.layer.v) + (size_t(h) * a.kv.n_ctx + cell) * bytes;
+  if (!turbo) {
+    warp_encode(type, is_k ? a.kv.rotate_k : a.kv.rotate_v, d, x, idx, block, a.tables, lane);
+    __syncwarp();
+    for (size_t i = lane; i < bytes; i += 32) dst[i] = block[i];
+    return;
+  }
+  // Turbo: the whole block is here (no warp returned above), so block barriers are safe.
+  __syncwarp();
+  rotate_shared(x, d, a.tables.signs, false, lane, 32, WarpSync{});
+  const TurboCodebook cb = turbo_codebook(type, a.tables);
+  const float sigma = warp_rms(x, d, lane);
+  const bool fit = sigma > 0.0f && isfinite(sigma);
+  float scale = 0.0f;
+  if (fit) {
+    scale = turbo_fit_from(x, idx, d, cb, sigma * turbo_start_factor(warp), lane);
+    const double c = turbo_captured(x, idx, d, cb, scale, lane);
+    if (lane == 0) {
+      captured[warp] = c;
+      scales[warp] = scale;
+    }
+  }
+  __syncthreads();
+  int best = 0;
+  if (fit) {
+    double best_captured = -2.0;
+    for (int k = 0; k < kTurboStarts; ++k) {
+      if (captured[k] > best_captured) {
+        best_captured = captured[k];
+        best = k;
+      }
+    }
+  }
+  if (warp != best) return;
+  if (!fit) {
+    for (int i = lane; i < d; i += 32) idx[i] = 0;
+    __syncwarp();
+  }
+  // Encode into this warp's shared block, then copy it out in one pass (as the single-warp kernel does).
+  turbo_store(idx, d, cb.bits, fit ? scales[best] : 0.0f, block, lane);
+  __syncwarp();
+  for (size_t i = lane; i < bytes; i += 32) dst[i] = block[i];
+}
+
 }  // namespace
 
 void launch_rope_kv(const RopeKvArgs& a, cudaStream_t stream) {
   const int tasks_per_row = (a.rope_q ? a.n_head : 0) + (a.rope_k || a.write_kv ? 2 * a.kv.n_head_kv : 0);
   if (tasks_per_row == 0 || a.n_rows == 0) return;
+  if (a.write_kv && (kv_type_is_turbo(a.kv.type_k) || kv_type_is_turbo(a.kv.type_v))) {
+    const size_t smem = size_t(kTurboStarts) * 3 * a.rope.head_dim * sizeof(float);
+    rope_kv_turbo_kernel<<<a.n_rows * tasks_per_row, kTurboStarts * 32, smem, stream>>>(a, tasks_per_row);
+    KVANT_CUDA_LAUNCHED();
+    return;
+  }
   const int total = a.n_rows * tasks_per_row;
   const size_t smem = size_t(kWarps) * 3 * a.rope.head_dim * sizeof(float);
   rope_kv_kernel<<<ceil_div(total, kWarps), kWarps * 32, smem, stream>>>(a, tasks_per_row);
