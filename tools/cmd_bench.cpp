@@ -73,7 +73,7 @@ struct Field {
   std::string key, value;
   bool quoted = false;
 };
-std::vector<Field> fields(const BenchResult& r, const std::string& model, double bandwidth) {
+std::vector<Field> fields(const BenchResult& r, const std::string& model) {
   const bool has_roofline = r.roofline_frac > 0;
   return {
       {"test", r.test, true},
@@ -96,16 +96,16 @@ std::vector<Field> fields(const BenchResult& r, const std::string& model, double
       {"n_prompt", std::to_string(r.n_prompt)},
       {"n_gen", std::to_string(r.n_gen)},
       {"reps", std::to_string(r.reps)},
-      {"bandwidth_gbps", fmt("%.4f", bandwidth)},
+      {"bandwidth_gbps", fmt("%.4f", r.ceiling_gbps)},
       {"model", model, true},
   };
 }
 
-void print_json(const std::vector<BenchResult>& results, const std::string& model, double bandwidth) {
+void print_json(const std::vector<BenchResult>& results, const std::string& model) {
   std::printf("[");
   for (size_t i = 0; i < results.size(); ++i) {
     std::printf("%s\n  {", i ? "," : "");
-    const auto fs = fields(results[i], model, bandwidth);
+    const auto fs = fields(results[i], model);
     for (size_t j = 0; j < fs.size(); ++j) {
       std::printf("%s\"%s\": %s", j ? ", " : "", fs[j].key.c_str(),
                   fs[j].quoted ? json_string(fs[j].value).c_str() : fs[j].value.c_str());
@@ -115,12 +115,12 @@ void print_json(const std::vector<BenchResult>& results, const std::string& mode
   std::printf("\n]\n");
 }
 
-void print_csv(const std::vector<BenchResult>& results, const std::string& model, double bandwidth) {
-  const auto header = fields(BenchResult{}, model, bandwidth);
+void print_csv(const std::vector<BenchResult>& results, const std::string& model) {
+  const auto header = fields(BenchResult{}, model);
   for (size_t j = 0; j < header.size(); ++j) std::printf("%s%s", j ? "," : "", header[j].key.c_str());
   std::printf("\n");
   for (const BenchResult& r : results) {
-    const auto fs = fields(r, model, bandwidth);
+    const auto fs = fields(r, model);
     for (size_t j = 0; j < fs.size(); ++j) {
       const std::string v = fs[j].value == "null" ? "" : fs[j].quoted ? json_string(fs[j].value) : fs[j].value;
       std::printf("%s%s", j ? "," : "", v.c_str());
@@ -132,14 +132,14 @@ void print_csv(const std::vector<BenchResult>& results, const std::string& model
 // A markdown table like llama-bench's; with several backends, one row per (ctk, ctv, threads, test) and
 // each backend's t/s, ms/tok and GB/s side by side, plus t/s ratios to the first backend.
 void print_table(const std::vector<BenchResult>& results, const std::vector<std::string>& backends,
-                 const std::string& model, double bandwidth) {
+                 const std::string& model, const BandwidthCeilings& ceilings) {
   std::vector<std::string> header = {"model", "size", "threads", "ctk", "ctv", "test"};
   if (backends.size() == 1) {
     header.insert(header.begin() + 2, "backend");
     for (const char* h : {"t/s", "ms/tok", "GB/s", "roofline %"}) header.push_back(h);
   } else {
     for (const std::string& b : backends) {
-      for (const char* h : {"t/s", "ms/tok", "GB/s"}) header.push_back(std::string(h) + " " + b);
+      for (const char* h : {"t/s", "ms/tok", "GB/s", "roof %"}) header.push_back(std::string(h) + " " + b);
     }
     for (size_t i = 1; i < backends.size(); ++i) header.push_back(backends[i] + "/" + backends[0]);
   }
@@ -170,6 +170,8 @@ void print_table(const std::vector<BenchResult>& results, const std::vector<std:
         row.push_back(it == by_backend.end() ? "-" : tps(*it->second));
         row.push_back(it == by_backend.end() ? "-" : fmt("%.3f", it->second->ms_per_token));
         row.push_back(it == by_backend.end() ? "-" : fmt("%.2f", it->second->gbps));
+        row.push_back(it == by_backend.end() || it->second->roofline_frac <= 0
+                          ? "-" : fmt("%.1f", 100.0 * it->second->roofline_frac));
       }
       auto base = by_backend.find(backends[0]);
       for (size_t i = 1; i < backends.size(); ++i) {
@@ -206,8 +208,9 @@ void print_table(const std::vector<BenchResult>& results, const std::vector<std:
   for (size_t w : widths) std::printf("%s|", std::string(w + 2, '-').c_str());
   std::printf("\n");
   for (const auto& row : cells) print_row(row, true);
-  std::printf("\nmemory-read ceiling: %.2f GB/s (measured streaming read); GB/s and roofline %% are defined in "
-              "docs/BENCHMARKING.md\n", bandwidth);
+  std::printf("\nmemory-read ceilings (measured streaming reads): host %.2f GB/s", ceilings.host_gbps);
+  if (ceilings.device_gbps > 0) std::printf(", CUDA device %.2f GB/s", ceilings.device_gbps);
+  std::printf("; GB/s and roofline %% are defined in docs/BENCHMARKING.md\n");
 }
 
 }  // namespace
@@ -280,9 +283,21 @@ int cmd_bench(const std::vector<std::string>& args) {
   auto bandwidth = measure_read_bandwidth(uint64_t(bw_mib) << 20);
   if (!bandwidth) return fail("bench", bandwidth.error());
   std::fprintf(stderr, "kvant bench: memory-read ceiling %.2f GB/s\n", *bandwidth);
+  BandwidthCeilings ceilings;
+  ceilings.host_gbps = *bandwidth;
+  const bool wants_gpu = std::any_of(params.backends.begin(), params.backends.end(),
+                                     [](const std::string& b) { return b != "cpu"; });
+  if (wants_gpu) {
+    // 4x the host buffer: larger than any GPU's L2 by far. No device: the CUDA rows are skipped anyway.
+    auto device = measure_device_read_bandwidth(uint64_t(bw_mib) << 22);
+    if (device) {
+      ceilings.device_gbps = *device;
+      std::fprintf(stderr, "kvant bench: CUDA device memory-read ceiling %.2f GB/s\n", *device);
+    }
+  }
 
   auto results = run_bench(
-      *model, params, *bandwidth, [](const std::string& m) { std::fprintf(stderr, "kvant bench: warning: %s\n", m.c_str()); },
+      *model, params, ceilings, [](const std::string& m) { std::fprintf(stderr, "kvant bench: warning: %s\n", m.c_str()); },
       [](int done, int total, const std::string& what) {
         std::fprintf(stderr, "kvant bench: [%d/%d] %s\n", done, total, what.c_str());
       });
@@ -293,11 +308,11 @@ int cmd_bench(const std::vector<std::string>& args) {
   }
   const std::string label = model_label(model_path);
   if (output == "json") {
-    print_json(*results, label, *bandwidth);
+    print_json(*results, label);
   } else if (output == "csv") {
-    print_csv(*results, label, *bandwidth);
+    print_csv(*results, label);
   } else {
-    print_table(*results, ran, label, *bandwidth);
+    print_table(*results, ran, label, ceilings);
   }
   return 0;
 }

@@ -51,7 +51,8 @@ struct BenchResult {
   uint64_t kv_bytes_per_token = 0;      // cache bytes one stored token occupies (K + V, all layers)
   uint64_t kv_bytes_read_per_token = 0; // mean KV bytes read per processed token of this test
   double gbps = 0;                      // (weights + KV) bytes read per second, 1e9 bytes
-  double roofline_frac = 0;             // gbps / measured host memory-read bandwidth; 0 off the CPU
+  double ceiling_gbps = 0;              // the measured read ceiling of the memory this row's backend reads
+  double roofline_frac = 0;             // gbps / ceiling_gbps; 0 when that ceiling was not measured
   std::vector<double> samples_tps;      // one per timed repetition
 };
 
@@ -63,21 +64,32 @@ Expected<std::vector<BenchTest>> bench_tests(const BenchParams& params);
 // successful measurement is cached for the life of the process.
 Expected<double> measure_read_bandwidth(uint64_t buffer_bytes = 0);
 
+// The same for CUDA device 0's memory: best of several read-only kernels over buffer_bytes of device
+// memory (bytes read / time). Errors when kvant has no CUDA device (or was built without CUDA).
+Expected<double> measure_device_read_bandwidth(uint64_t buffer_bytes);
+
+// The read ceilings roofline fractions are taken against: host memory for CPU rows, device memory
+// (measure_device_read_bandwidth in backends/cuda/cuda_backend.h) for CUDA rows; 0 = not measured.
+struct BandwidthCeilings {
+  double host_gbps = 0, device_gbps = 0;
+  double for_backend(const std::string& backend_used) const { return backend_used == "cpu" ? host_gbps : device_gbps; }
+};
+
 // Whether a backend name can open a session for this model ("cpu" always can). The message explains why not.
 Status bench_backend_available(std::shared_ptr<const Model> model, const std::string& backend);
 
 // Runs one test: one untimed warm-up then `reps` timed runs, each in a freshly reset session. The
 // session context is raised to fit the test; `warn` receives one-line warnings (context beyond the
-// model's training context). bandwidth_gbps > 0 fills roofline_frac.
+// model's training context). A measured ceiling for the backend used fills roofline_frac.
 Expected<BenchResult> run_bench_test(std::shared_ptr<const Model> model, const BenchConfig& config,
-                                     const BenchTest& test, int reps, uint64_t seed, double bandwidth_gbps,
+                                     const BenchTest& test, int reps, uint64_t seed, const BandwidthCeilings& ceilings,
                                      const std::function<void(const std::string&)>& warn = nullptr);
 
 // Every backend x ctk x ctv x threads x test combination, in that nesting order (backends outermost).
 // An unknown backend name is an error; an unavailable one is skipped with a warning (an error when
 // none is left). progress(done, total, name) is called before each test.
 Expected<std::vector<BenchResult>> run_bench(std::shared_ptr<const Model> model, const BenchParams& params,
-                                             double bandwidth_gbps,
+                                             const BandwidthCeilings& ceilings,
                                              const std::function<void(const std::string&)>& warn = nullptr,
                                              const std::function<void(int, int, const std::string&)>& progress = nullptr);
 

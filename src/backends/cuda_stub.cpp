@@ -16,5 +16,7 @@ const CudaDeviceInfo& cuda_device_info() {
 
 Expected<std::unique_ptr<Ops>> make_cuda_ops() { return Status::error(cuda_device_info().reason); }
 
+Expected<double> cuda_measure_read_bandwidth(uint64_t) { return Status::error(cuda_device_info().reason); }
+
 }  // namespace kvant
 #endif  // KVANT_HAVE_CUDA

@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "backends/cuda/cuda_backend.h"
 #include "core/thread_pool.h"
 #include "kv/kv_cache.h"
 
@@ -197,6 +198,10 @@ Expected<double> measure_read_bandwidth(uint64_t buffer_bytes) {
   return cached;
 }
 
+Expected<double> measure_device_read_bandwidth(uint64_t buffer_bytes) {
+  return cuda_measure_read_bandwidth(buffer_bytes);
+}
+
 Status bench_backend_available(std::shared_ptr<const Model> model, const std::string& backend) {
   BenchConfig config;
   config.backend = backend;
@@ -208,7 +213,7 @@ Status bench_backend_available(std::shared_ptr<const Model> model, const std::st
 }
 
 Expected<BenchResult> run_bench_test(std::shared_ptr<const Model> model, const BenchConfig& config,
-                                     const BenchTest& test, int reps, uint64_t seed, double bandwidth_gbps,
+                                     const BenchTest& test, int reps, uint64_t seed, const BandwidthCeilings& ceilings,
                                      const std::function<void(const std::string&)>& warn) {
   if (reps < 1) return Status::error("-r/--repetitions must be at least 1 (got " + std::to_string(reps) + ")");
   if (config.n_batch == 0) return Status::error("-b/--batch-size must be at least 1");
@@ -268,13 +273,14 @@ Expected<BenchResult> run_bench_test(std::shared_ptr<const Model> model, const B
   r.kv_bytes_read_per_token = kv_bytes / tokens;
   const double bytes_per_token = (double(r.weight_bytes_read) * double(passes) + double(kv_bytes)) / double(tokens);
   r.gbps = bytes_per_token * r.tps_mean / 1e9;
-  // The ceiling is host memory: meaningless for weights and KV that live in GPU memory.
-  r.roofline_frac = bandwidth_gbps > 0 && r.backend_used == "cpu" ? r.gbps / bandwidth_gbps : 0.0;
+  // Host-memory ceiling for CPU rows, device-memory ceiling for CUDA rows (weights and KV live there).
+  r.ceiling_gbps = ceilings.for_backend(r.backend_used);
+  r.roofline_frac = r.ceiling_gbps > 0 ? r.gbps / r.ceiling_gbps : 0.0;
   return r;
 }
 
 Expected<std::vector<BenchResult>> run_bench(std::shared_ptr<const Model> model, const BenchParams& params,
-                                             double bandwidth_gbps,
+                                             const BandwidthCeilings& ceilings,
                                              const std::function<void(const std::string&)>& warn,
                                              const std::function<void(int, int, const std::string&)>& progress) {
   KVANT_ASSIGN_OR_RETURN(std::vector<BenchTest> tests, bench_tests(params));
@@ -307,7 +313,7 @@ Expected<std::vector<BenchResult>> run_bench(std::shared_ptr<const Model> model,
           for (const BenchTest& test : tests) {
             if (progress) progress(++done, total, backend + " K " + ctk + " V " + ctv + " " + test.name());
             KVANT_ASSIGN_OR_RETURN(BenchResult r,
-                                   run_bench_test(model, config, test, params.reps, params.seed, bandwidth_gbps, warn_once));
+                                   run_bench_test(model, config, test, params.reps, params.seed, ceilings, warn_once));
             results.push_back(std::move(r));
           }
         }

@@ -25,6 +25,10 @@ const CudaDeviceInfo& cuda_device_info();
 // The CUDA implementation of Ops on device 0. Errors when no device is usable.
 Expected<std::unique_ptr<Ops>> make_cuda_ops();
 
+// Device-memory read bandwidth in GB/s: best of several runs of a read-only kernel over `bytes` of
+// device memory. Errors when no device is usable.
+Expected<double> cuda_measure_read_bandwidth(uint64_t bytes);
+
 // The Ops a session runs on. `name`: "cpu", "cuda" or "auto" (CUDA when a device is present and
 // device_bytes_needed fits in its free memory with a margin, else CPU).
 Expected<std::unique_ptr<Ops>> make_backend(const std::string& name, unsigned n_threads,
