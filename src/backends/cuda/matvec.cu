@@ -6,6 +6,7 @@
 // epilogues (residual add, SwiGLU pair). Quantised formats with 16-byte aligned rows take the int8 dp4a
 // path of matvec_q8.cuh instead; this float kernel serves F32/F16/BF16 and the rest.
 #include "backends/cuda/kernels.h"
+#include "backends/cuda/matmul_tc.h"
 #include "backends/cuda/matvec_q8.cuh"
 #include "backends/cuda/weight_formats.cuh"
 
@@ -354,6 +355,8 @@ bool matvec_supports(GgmlType type) {
 }
 
 void launch_matvec(const MatvecArgs& a, cudaStream_t stream) {
+  // Prefill batches: tensor-core GEMM (matmul_tc.cu); decode: int8 dp4a kernels, else the float kernel.
+  if (a.n_rows >= 16 && matmul_tc_supports(a)) return launch_matmul_tc(a, stream);
   if (launch_matvec_q8(a, stream)) return;
   switch (a.w[0].type) {
 #define KVANT_CASE(T) case GgmlType::T: return launch_rows<GgmlType::T>(a, stream);
