@@ -1,7 +1,8 @@
 // tests/cuda/test_cuda_ops.cu — every CUDA op against a CPU reference on random data: matvec for each
 // weight format (exact f64 reference over the dequantised weights), the fused norm/SwiGLU/residual
 // epilogues, RoPE, embed, KV encode (bytes against the CPU codecs) and attention for every K/V pair,
-// with and without the f16 window, single and multi-row. Outputs are poisoned (NaN) before each run.
+// with and without the f16 window, single and multi-row, one split or many (5000 keys, eager and as a
+// replayed graph), plus timings of matvecs and of a 32K-key decode attention. Outputs are NaN-poisoned.
 #include <algorithm>
 #include <cstring>
 #include <deque>
@@ -106,7 +107,12 @@ void test_matvec(cuda::CudaOps& ops) {
         Dev dx(x), dy(size_t(n_rows) * 72);
         ops.matmul(w.view, dx.p, n_rows, dy.p);
         const double err = rel_error(dy.get(), ref_matmul(w, x, n_rows));
-        CHECK(err < 2e-5, "matvec %s n_in=%d rows=%d rel err %.3g", std::string(ggml_type_name(type)).c_str(), n_in,
+        // Quantised types with 16-byte aligned rows run the int8 (dp4a) path: x rounded to int8 per 32
+        // elements (~5e-3 relative, see test_cuda_matvec); float formats stay exact.
+        const bool int8 = type != GgmlType::F32 && type != GgmlType::F16 && type != GgmlType::BF16 &&
+                          type != GgmlType::Q5_0 && w.view.row_bytes % 16 == 0;
+        const double tol = int8 ? 1e-2 : 2e-5;
+        CHECK(err < tol, "matvec %s n_in=%d rows=%d rel err %.3g", std::string(ggml_type_name(type)).c_str(), n_in,
               n_rows, err);
       }
     }
@@ -139,14 +145,15 @@ void test_fusions(cuda::CudaOps& ops) {
     ops.add(dx.p, dp.p, int64_t(n) * E);
   });
   const std::vector<float> xn = ref_rmsnorm(x, g, n, E, eps);
-  CHECK(rel_error(dq.get(), ref_matmul(wq, xn, n)) < 2e-5, "fused norm+q %.3g", rel_error(dq.get(), ref_matmul(wq, xn, n)));
-  CHECK(rel_error(dk.get(), ref_matmul(wk, xn, n)) < 2e-5, "fused norm+k");
+  // Q8_0/Q4_K run the int8 activation path (~5e-3 relative error, SwiGLU compounds two; see test_cuda_matvec).
+  CHECK(rel_error(dq.get(), ref_matmul(wq, xn, n)) < 1e-2, "fused norm+q %.3g", rel_error(dq.get(), ref_matmul(wq, xn, n)));
+  CHECK(rel_error(dk.get(), ref_matmul(wk, xn, n)) < 1e-2, "fused norm+k");
   std::vector<float> gv = ref_matmul(gate, xn, n), uv = ref_matmul(up, xn, n);
   for (size_t i = 0; i < gv.size(); ++i) gv[i] = gv[i] / (1.0f + std::exp(-gv[i])) * uv[i];
-  CHECK(rel_error(dg.get(), gv) < 1e-4, "fused swiglu %.3g", rel_error(dg.get(), gv));
+  CHECK(rel_error(dg.get(), gv) < 2e-2, "fused swiglu %.3g", rel_error(dg.get(), gv));
   std::vector<float> xr = ref_matmul(down, gv, n);
   for (size_t i = 0; i < xr.size(); ++i) xr[i] += x[i];
-  CHECK(rel_error(dx.get(), xr) < 1e-4, "fused down+residual %.3g", rel_error(dx.get(), xr));
+  CHECK(rel_error(dx.get(), xr) < 1e-2, "fused down+residual %.3g", rel_error(dx.get(), xr));
   std::printf("fusions: norm+QK, gate/up+SwiGLU, down+residual checked\n");
 }
 
@@ -249,17 +256,22 @@ void test_kv(cuda::CudaOps& ops, CpuOps& cpu) {
             }
           }
           // Attention: a decode row at the end, and 3 prompt rows in the middle (causal).
-          for (int n_rows : {1, 3}) {
+          // Splits (eager): 1 row at 299 -> 2 compressed splits (+ window) and a combine; 3 rows up to 200 ->
+          // one split, the kernel writes the output; n_rows 0 = one row at 20 (< window): window only.
+          for (int n_rows : {1, 3, 0}) {
+            if (n_rows == 0 && window == 0) continue;
+            const bool early = n_rows == 0;
+            if (early) n_rows = 1;
             std::vector<int32_t> qpos(n_rows);
-            for (int r = 0; r < n_rows; ++r) qpos[r] = n_rows == 1 ? n_keys - 1 : 100 + 50 * r;
+            for (int r = 0; r < n_rows; ++r) qpos[r] = early ? 20 : n_rows == 1 ? n_keys - 1 : 100 + 50 * r;
             std::vector<float> q = test::random_normal(size_t(n_rows) * n_head * d, 33 + n_rows);
             std::vector<float> ref(q.size());
             cpu.attention(*host_cache, 1, q.data(), n_rows, n_head, qpos.data(), ref.data());
             Dev dq(q), dout(q.size());
             ops.attention(*dev_cache, 1, dq.p, n_rows, n_head, qpos.data(), dout.p);
             const double err = rel_error(dout.get(), ref);
-            CHECK(err < 2e-3, "attention d=%d K %s V %s window %u rows %d rel err %.3g", d, kv_type_name(tk),
-                  kv_type_name(tv), window, n_rows, err);
+            CHECK(err < 2e-3, "attention d=%d K %s V %s window %u rows %d pos %d rel err %.3g", d, kv_type_name(tk),
+                  kv_type_name(tv), window, n_rows, qpos[0], err);
           }
           ++combos;
         }
@@ -271,6 +283,124 @@ void test_kv(cuda::CudaOps& ops, CpuOps& cpu) {
   CHECK(byte_mismatch * 50 <= vectors, "KV encode: %d of %d vectors differ from the CPU bytes", byte_mismatch, vectors);
   std::printf("kv: %d cache configs (K x V x window), encode bytes %d/%d identical, attention checked\n", combos,
               vectors - byte_mismatch, vectors);
+}
+
+// Fills layer `layer` of a cache with n_keys random K/V rows (64 per batch) through the CPU codecs.
+void fill_cache_cpu(CpuOps& cpu, KvCache& cache, int layer, int n_keys, uint64_t seed) {
+  const size_t row = size_t(cache.config().n_head_kv) * cache.config().head_dim;
+  for (int start = 0; start < n_keys; start += 64) {
+    const int nb = std::min(64, n_keys - start);
+    std::vector<float> k = test::random_normal(nb * row, seed + 2 * start), v = test::random_normal(nb * row, seed + 2 * start + 1);
+    for (size_t i = 0; i < k.size(); i += 17) k[i] *= 6.0f;  // outliers
+    std::vector<int32_t> pos(nb);
+    for (int i = 0; i < nb; ++i) pos[i] = start + i;
+    cpu.kv_write(cache, layer, k.data(), v.data(), nb, pos.data());
+  }
+}
+
+// Long contexts (many splits + combine) for every K/V pair at d = 64 with a group of 6 (8-head blocks),
+// eager and as a captured graph replayed at a second position; d = 256 and 512 for a few pairs. The cache
+// is written by the CPU codecs and uploaded as is on first device use, so this checks the attention
+// kernels alone on identical bytes (the device encoder is checked by test_kv).
+void test_attention_long(cuda::CudaOps& ops, CpuOps& cpu) {
+  int checked = 0;
+  for (int d : {64, 256, 512}) {
+    for (KvType tk : kAllKvTypes) {
+      for (KvType tv : kAllKvTypes) {
+        if (d != 64 && !((tk == KvType::F16 && tv == KvType::F16) || (tk == KvType::TURBO_4B && tv == KvType::TURBO_4B) ||
+                         (tk == KvType::Q8_0 && tv == KvType::TURBO_3B) || (tk == KvType::TURBO_5B && tv == KvType::Q4_0)))
+          continue;
+        const uint32_t window = (int(tk) + int(tv)) % 2 ? 128u : 0u;  // half the pairs with a window
+        const int n_keys = d == 64 ? 5000 : 1000, G = d == 64 ? 6 : 4, n_head = 2 * G;
+        KvCacheConfig c;
+        c.n_layer = 1;
+        c.n_head_kv = 2;
+        c.head_dim = uint32_t(d);
+        c.n_ctx = uint32_t(n_keys + 8);
+        c.type_k = tk;
+        c.type_v = tv;
+        c.rotate_k = tk == KvType::Q8_0 || tk == KvType::Q4_0;
+        c.rotate_v = tv == KvType::Q4_0;
+        c.window = window;
+        c.max_batch = 64;
+        auto cache = KvCache::create(c);
+        CHECK(bool(cache), "cache create d=%d", d);
+        if (!cache) continue;
+        fill_cache_cpu(cpu, *cache, 0, n_keys, 71 + d);
+        const std::vector<float> q = test::random_normal(size_t(n_head) * d, 77);
+        Dev dq(q), dout(q.size());
+        for (int mode = 0; mode < 3; ++mode) {  // eager at the end; graph at the end; graph replayed at 1500
+          int32_t pos = mode == 2 ? std::min(1500, n_keys - 1) : n_keys - 1;
+          std::vector<float> ref(q.size());
+          cpu.attention(*cache, 0, q.data(), 1, n_head, &pos, ref.data());
+          dout.poison();
+          if (mode == 0) {
+            ops.attention(*cache, 0, dq.p, 1, n_head, &pos, dout.p);
+          } else {
+            as_forward(ops, 1, &pos, [&] { ops.attention(*cache, 0, dq.p, 1, n_head, &pos, dout.p); });
+          }
+          const double err = rel_error(dout.get(), ref);
+          CHECK(err < 2e-3, "long attention d=%d K %s V %s window %u keys %d (%s) rel err %.3g", d, kv_type_name(tk),
+                kv_type_name(tv), window, pos + 1, mode == 0 ? "eager" : "graph", err);
+          ++checked;
+        }
+      }
+    }
+  }
+  std::printf("attention long contexts: %d checks (5000 keys at d=64 with G=6, 1000 keys at d=256/512)\n", checked);
+}
+
+// One decode attention over 32K keys, 8 KV heads, G = 4, d = 64 (the 1B shape): 20 attention ops in
+// one captured graph, timed with events over 5 replays after 2 warm-ups (the two tiny copies of
+// each forward are included: ~1%).
+void bench_attention(cuda::CudaOps& ops) {
+  for (KvType t : {KvType::F16, KvType::TURBO_4B}) {
+    KvCacheConfig c;
+    c.n_layer = 1;
+    c.n_head_kv = 8;
+    c.head_dim = 64;
+    c.n_ctx = 32768;
+    c.type_k = c.type_v = t;
+    c.window = kDefaultKvWindow;
+    c.max_batch = 512;
+    auto cache = KvCache::create(c);
+    CHECK(bool(cache), "bench cache create");
+    if (!cache) continue;
+    const size_t row = size_t(c.n_head_kv) * c.head_dim;
+    const std::vector<float> k = test::random_normal(512 * row, 5), v = test::random_normal(512 * row, 6);
+    std::vector<int32_t> pos(512);
+    for (int start = 0; start < int(c.n_ctx); start += 512) {
+      for (int i = 0; i < 512; ++i) pos[i] = start + i;
+      ops.kv_write(*cache, 0, k.data(), v.data(), 512, pos.data());
+    }
+    const int n_head = 32, reps = 20, runs = 5;
+    Dev dq(test::random_normal(size_t(n_head) * 64, 7)), dout(size_t(n_head) * 64);
+    int32_t p = int32_t(c.n_ctx) - 1;
+    auto forward = [&] {
+      as_forward(ops, 1, &p, [&] {
+        for (int i = 0; i < reps; ++i) ops.attention(*cache, 0, dq.p, 1, n_head, &p, dout.p);
+      });
+    };
+    forward();
+    forward();
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    cudaEventRecord(e0, ops.stream());
+    for (int r = 0; r < runs; ++r) forward();
+    cudaEventRecord(e1, ops.stream());
+    cudaEventSynchronize(e1);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, e0, e1);
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    const std::vector<float> o = dout.get();
+    bool finite = true;
+    for (float x : o) finite &= std::isfinite(x);
+    CHECK(finite, "bench attention %s: non-finite output", kv_type_name(t));
+    std::printf("attention bench K=V=%-12s 32768 keys, 8 KV heads, G=4, d=64: %7.1f us per attention (graph)\n",
+                kv_type_name(t), 1e3 * ms / (runs * reps));
+  }
 }
 
 // Achieved bandwidth of one-row matvecs of decode-sized matrices (events around 20 launches).
@@ -316,6 +446,8 @@ int main() {
   test_fusions(ops);
   test_elementwise(ops, cpu);
   test_kv(ops, cpu);
+  test_attention_long(ops, cpu);
   bench_matvec(ops);
+  bench_attention(ops);
   return test::finish("test_cuda_ops");
 }

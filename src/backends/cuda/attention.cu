@@ -1,6 +1,7 @@
 // backends/cuda/attention.cu — attention entry point: picks the K/V instantiation (attention_k_*.cu)
-// and merges the per-split partials (m, l, acc) into the output, rotating V's accumulator back and
-// adding the f16 window's share (kept in the original basis).
+// and, when a row's keys were split over several blocks, merges the per-split partials (m, l, acc)
+// into the output, rotating V's accumulator back and adding the f16 window's share (original basis).
+// With a single split the attention kernel writes the output itself and no combine is launched.
 #include "backends/cuda/attention.cuh"
 
 namespace kvant::cuda {
@@ -17,32 +18,51 @@ extern template void launch_attention_k<KvType::TURBO_5B>(const AttentionArgs&, 
 
 namespace {
 
+// One block per (row, query head). Warp 0 finds the maximum and the split weights; then every thread
+// sums one output element over the splits (independent loads), main and window parts apart.
 __global__ void attention_combine_kernel(AttentionArgs a) {
-  extern __shared__ float sm[];
+  extern __shared__ float comb_sm[];
   const int d = a.kv.head_dim;
   const int n_parts = a.splits_main + a.splits_window;
   const size_t head = blockIdx.x;  // r * n_head + query head
   const float* parts = a.partial + head * n_parts * (d + 2);
-  float* x_main = sm;     // [d]
-  float* x_win = sm + d;  // [d]
-  float m = -INFINITY;
-  for (int s = 0; s < n_parts; ++s) {
-    const float* p = parts + size_t(s) * (d + 2);
-    if (p[1] > 0.0f) m = fmaxf(m, p[0]);
+  float* wt = comb_sm;            // [n_parts]
+  float* x_main = wt + n_parts;   // [d]
+  float* x_win = x_main + d;      // [d]
+  __shared__ float l_sh;
+  if (threadIdx.x < 32) {
+    const int lane = threadIdx.x;
+    float m = -INFINITY;
+    for (int s = lane; s < n_parts; s += 32) {
+      const float* p = parts + size_t(s) * (d + 2);
+      if (p[1] > 0.0f) m = fmaxf(m, p[0]);
+    }
+    m = warp_max(m);
+    float l = 0.0f;
+    for (int s = lane; s < n_parts; s += 32) {
+      const float* p = parts + size_t(s) * (d + 2);
+      const float w = p[1] > 0.0f ? expf(p[0] - m) : 0.0f;  // empty split: weight 0
+      wt[s] = w;
+      l += p[1] * w;
+    }
+    l = warp_sum(l);
+    if (lane == 0) l_sh = l;
   }
-  float l = 0.0f;
-  for (int i = threadIdx.x; i < d; i += blockDim.x) x_main[i] = x_win[i] = 0.0f;
-  for (int s = 0; s < n_parts; ++s) {
-    const float* p = parts + size_t(s) * (d + 2);
-    if (!(p[1] > 0.0f)) continue;  // empty split: its acc was never written
-    const float w = expf(p[0] - m);
-    l += p[1] * w;
-    float* x = s < a.splits_main ? x_main : x_win;
-    for (int i = threadIdx.x; i < d; i += blockDim.x) x[i] += w * p[2 + i];
+  __syncthreads();
+  for (int i = threadIdx.x; i < d; i += blockDim.x) {
+    float xm = 0.0f, xw = 0.0f;
+    for (int s = 0; s < a.splits_main; ++s) {
+      if (wt[s] != 0.0f) xm += wt[s] * parts[size_t(s) * (d + 2) + 2 + i];
+    }
+    for (int s = a.splits_main; s < n_parts; ++s) {
+      if (wt[s] != 0.0f) xw += wt[s] * parts[size_t(s) * (d + 2) + 2 + i];
+    }
+    x_main[i] = xm;
+    x_win[i] = xw;
   }
   __syncthreads();
   if (a.kv.rotate_v) rotate_shared(x_main, d, a.tables.signs, true, threadIdx.x, blockDim.x, BlockSync{});
-  const float inv = 1.0f / l;
+  const float inv = 1.0f / l_sh;
   float* o = a.out + head * d;
   for (int i = threadIdx.x; i < d; i += blockDim.x) o[i] = (x_main[i] + x_win[i]) * inv;
 }
@@ -60,9 +80,11 @@ bool attention_supports(int head_dim, int group) {
 void launch_attention(const AttentionArgs& a, cudaStream_t stream) {
   const int d = a.kv.head_dim;
   const int g_total = a.n_head / a.kv.n_head_kv;
-  const int n_gchunks = (g_total + kAttnMaxG - 1) / kAttnMaxG;
-  const dim3 grid(a.n_rows * a.kv.n_head_kv * n_gchunks, a.splits_main + a.splits_window);
-  const size_t smem = attention_smem_floats(d) * sizeof(float);
+  const int gm = attention_group_chunk(d, g_total);
+  const int n_gchunks = (g_total + gm - 1) / gm;
+  const int n_parts = a.splits_main + a.splits_window;
+  const dim3 grid(a.n_rows * a.kv.n_head_kv * n_gchunks, n_parts);
+  const size_t smem = attention_smem(a.kv.type_k, a.kv.k_bytes, a.kv.type_v, a.kv.v_bytes, d, gm).bytes();
   switch (a.kv.type_k) {
     case KvType::F32: launch_attention_k<KvType::F32>(a, grid, smem, stream); break;
     case KvType::F16: launch_attention_k<KvType::F16>(a, grid, smem, stream); break;
@@ -73,8 +95,10 @@ void launch_attention(const AttentionArgs& a, cudaStream_t stream) {
     case KvType::TURBO_4B: launch_attention_k<KvType::TURBO_4B>(a, grid, smem, stream); break;
     case KvType::TURBO_5B: launch_attention_k<KvType::TURBO_5B>(a, grid, smem, stream); break;
   }
-  attention_combine_kernel<<<a.n_rows * a.n_head, 128, 2 * d * sizeof(float), stream>>>(a);
-  KVANT_CUDA_LAUNCHED();
+  if (n_parts > 1) {
+    attention_combine_kernel<<<a.n_rows * a.n_head, 128, (n_parts + 2 * d) * sizeof(float), stream>>>(a);
+    KVANT_CUDA_LAUNCHED();
+  }
 }
 
 }  // namespace kvant::cuda

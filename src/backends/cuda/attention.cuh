@@ -1,12 +1,16 @@
 // backends/cuda/attention.cuh — the split-sequence (flash-decoding) attention kernel over the encoded
-// KV cache, templated on the K and V codecs; one instantiation per K/V pair lives in attention_*.cu.
-// A block handles one (query row, KV head, group chunk, split): it prepares the G query heads once
-// (scaled, rotated for rotated K), scores a tile of keys with one thread per key (each cached element
-// decoded once for all G heads), updates an online softmax, and accumulates Σ p·v with d/8 threads per
-// key. The window splits read the f16 ring (unrotated). Partials (m, l, acc) are merged by the combine
-// kernel in attention.cu, which also rotates V's accumulator back. Turbo K/V tiles of the compressed
-// segment are staged whole into shared memory with cp.async, double-buffered (the next tile is in
-// flight while this one is scored), so each tile costs one memory round trip instead of one per step.
+// KV cache, templated on the K and V codecs and the lane layout; one instantiation set per K type lives
+// in attention_k_*.cu. A block (4 warps) handles one (query row, KV head, group chunk, split); each warp
+// walks its own 32-key steps with its own online softmax (no block barriers in the key loop):
+//  - score: LPK lanes per key, each holding 8 query elements per head in registers, decode 8 cached
+//    elements once for the whole group; the LPK partial dots are reduced with shuffles so that every
+//    lane ends up owning the score of one key of the step (turbo: the per-vector scale is applied once);
+//  - Σ p·v: the same LPK lanes per key decode 8 elements of V and add weight·value (turbo: weight =
+//    p·scale times the centroid), the weight fetched from the owning lane with one shuffle.
+// Turbo K/V of the compressed segment are staged per warp in shared memory with cp.async (2–3 steps in
+// flight); other types and the f16 window are read directly (coalesced 16-byte chunks). The 4 warps are
+// merged in shared memory; a block that covers the whole context (one split) writes the normalised
+// output itself, rotating V back, otherwise partials (m, l, acc) go to the combine kernel in attention.cu.
 #pragma once
 
 #include <cuda_pipeline.h>
@@ -15,42 +19,109 @@
 
 namespace kvant::cuda {
 
-constexpr int kAttnThreads = 128, kAttnTile = 128, kAttnMaxG = 8, kAttnMinChunk = 64;
-
-// Floats of dynamic shared memory the kernel needs for head_dim d.
-inline size_t attention_smem_floats(int d) { return size_t(2 * kAttnMaxG * d + kAttnMaxG * kAttnTile + 64 + 3 * kAttnMaxG); }
+constexpr int kAttnThreads = 128, kAttnWarps = kAttnThreads / 32, kAttnStep = 32, kAttnMinChunk = 64;
 
 __host__ __device__ constexpr bool kv_is_turbo(KvType t) {
   return t == KvType::TURBO_2B || t == KvType::TURBO_3B || t == KvType::TURBO_4B || t == KvType::TURBO_5B;
 }
 
-// Bytes of one staging buffer (a tile of kAttnTile vectors plus 16-byte alignment slack at both ends)
-// for K and V; 0 = that operand is read in place. Two buffers each; everything stays under 48 KiB.
-struct AttnStagePlan {
-  int k_cap = 0, v_cap = 0;
-  __host__ __device__ int bytes() const { return 2 * (k_cap + v_cap); }
+// Query heads per block: 8 only for groups of more than 4 with head_dim ≤ 128 (register budget).
+__host__ __device__ inline int attention_group_chunk(int d, int group) { return group <= 4 || d > 128 ? 4 : 8; }
+
+// Shared memory of one block: [q or output: gm·d floats][centroids K, V: 64][stats: 128][region], the
+// region holding either the per-warp staging buffers (key loop) or the warps' accumulators (merge).
+struct AttnSmem {
+  int fixed = 0, kcap = 0, vcap = 0, stages = 0, region = 0;
+  __host__ __device__ int bytes() const { return fixed + region; }
 };
-__host__ __device__ inline AttnStagePlan attention_stage_plan(KvType tk, size_t k_bytes, KvType tv, size_t v_bytes,
-                                                              int d) {
-  constexpr int kLimit = 48 * 1024;
-  const int floats_bytes = 4 * (2 * kAttnMaxG * d + kAttnMaxG * kAttnTile + 64 + 3 * kAttnMaxG);
-  AttnStagePlan p;
-  const int kc = (kAttnTile * int(k_bytes) + 32 + 15) / 16 * 16, vc = (kAttnTile * int(v_bytes) + 32 + 15) / 16 * 16;
-  if (kv_is_turbo(tk) && floats_bytes + 2 * kc <= kLimit) p.k_cap = kc;
-  if (kv_is_turbo(tv) && floats_bytes + p.bytes() + 2 * vc <= kLimit) p.v_cap = vc;
+__host__ __device__ inline int attention_stage_cap(size_t vec_bytes) {
+  // One step of vectors + 15 bytes of 16-byte alignment slack in front + 8 bytes read past the end by
+  // the 64-bit index loads, rounded up to 16 bytes.
+  return (kAttnStep * int(vec_bytes) + 15 + 8 + 15) / 16 * 16;
+}
+// Turbo K and V of the compressed segment are always staged (3 steps in flight when that stays under
+// 48 KiB, else 2; above 48 KiB, only for head_dim > 256, the launch raises the kernel's limit).
+__host__ __device__ inline AttnSmem attention_smem(KvType tk, size_t k_bytes, KvType tv, size_t v_bytes, int d, int gm) {
+  AttnSmem p;
+  p.fixed = 4 * (gm * d + 64 + 128);
+  const int merge = 4 * kAttnWarps * gm * d;
+  p.kcap = kv_is_turbo(tk) ? attention_stage_cap(k_bytes) : 0;
+  p.vcap = kv_is_turbo(tv) ? attention_stage_cap(v_bytes) : 0;
+  if (p.kcap + p.vcap > 0) p.stages = p.fixed + kAttnWarps * 3 * (p.kcap + p.vcap) <= 48 * 1024 ? 3 : 2;
+  const int staging = kAttnWarps * p.stages * (p.kcap + p.vcap);
+  p.region = staging > merge ? staging : merge;
   return p;
 }
 
-// Starts async copies of the bytes of vectors [t0, t0 + n_t) at base (stride bytes apart) into dst, from
-// the 16-byte boundary at or below the first byte; the first vector lands at dst + stage_offset(...).
-__device__ __forceinline__ void stage_tile_async(uint8_t* dst, const uint8_t* base, size_t stride, int t0, int n_t) {
+// Vectors of one segment: the compressed cache (ring = 0) or the f16 window ring (ring = slots).
+struct AttnSeg {
+  const uint8_t* base;
+  size_t stride;
+  int ring;
+  __device__ const uint8_t* at(int t) const { return base + size_t(ring > 0 ? t % ring : t) * stride; }
+};
+// This block's staging region: per warp `stages` K buffers of kcap bytes, then the V buffers.
+struct AttnStage {
+  uint8_t *k, *v;
+  int kcap, vcap, stages;
+};
+template <int GM, int NCH>
+struct AttnWarpState {
+  float m[GM], l[GM], acc[NCH][GM][8];
+};
+
+// Async copy (by one warp) of the bytes of vectors [t0, t0 + n_t) at base into dst, from the 16-byte
+// boundary at or below the first byte; the first vector lands at dst + stage_offset(...).
+__device__ __forceinline__ void stage_warp(uint8_t* dst, const uint8_t* base, size_t stride, int t0, int n_t, int lane) {
   const uint8_t* a0 = base + size_t(t0) * stride;
   const uint8_t* s0 = reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(a0) & ~uintptr_t(15));
   const int n16 = int((a0 + size_t(n_t) * stride - s0 + 15) / 16);
-  for (int i = threadIdx.x; i < n16; i += kAttnThreads) __pipeline_memcpy_async(dst + 16 * i, s0 + 16 * i, 16);
+  for (int i = lane; i < n16; i += 32) __pipeline_memcpy_async(dst + 16 * i, s0 + 16 * i, 16);
 }
 __device__ __forceinline__ int stage_offset(const uint8_t* base, size_t stride, int t0) {
   return int(reinterpret_cast<uintptr_t>(base + size_t(t0) * stride) & 15);
+}
+
+// 64 bits starting at byte p of a staged buffer (two aligned words; the 8 bytes after p are readable).
+__device__ __forceinline__ uint64_t load_bits_staged(const uint8_t* p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  const uint32_t* w = reinterpret_cast<const uint32_t*>(a & ~uintptr_t(3));
+  return (uint64_t(w[0]) | (uint64_t(w[1]) << 32)) >> (8 * (a & 3));
+}
+
+// x[0..8) = elements 8*j8 .. 8*j8+7 of the vector at vec; turbo: the raw centroids (times
+// vec_scale<T>(vec) for the value). kStaged: vec lies in a staging buffer.
+template <KvType T, bool kStaged>
+__device__ __forceinline__ void decode_chunk(const uint8_t* vec, int j8, const float* centroids, float (&x)[8]) {
+  if constexpr (kv_is_turbo(T)) {
+    constexpr int B = KvBits<T>::value;
+    const uint8_t* g = vec + 2 + j8 * B;
+    uint64_t bits = 0;
+    if constexpr (kStaged) {
+      bits = load_bits_staged(g);
+    } else {
+#pragma unroll
+      for (int k = 0; k < B; ++k) bits |= uint64_t(g[k]) << (8 * k);
+    }
+    if constexpr (B <= 4) {
+      const uint32_t b32 = uint32_t(bits);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) x[k] = centroids[(b32 >> (B * k)) & ((1u << B) - 1u)];
+    } else {
+#pragma unroll
+      for (int k = 0; k < 8; ++k) x[k] = centroids[uint32_t(bits >> (B * k)) & ((1u << B) - 1u)];
+    }
+  } else {
+    kv_decode8<T>(vec, j8, centroids, x);
+  }
+}
+template <KvType T>
+__device__ __forceinline__ float vec_scale(const uint8_t* vec) {
+  if constexpr (kv_is_turbo(T)) {
+    return half_bits_to_float(load_u16(vec));
+  } else {
+    return 1.0f;
+  }
 }
 
 template <KvType T>
@@ -61,67 +132,208 @@ __device__ __forceinline__ void load_centroids(const KvTables& t, float* dst) {
   }
 }
 
-// Scores of keys [t0, t0 + n_t) for G heads into s[g * kAttnTile + k] (-inf past n_t).
-template <KvType KT>
-__device__ __forceinline__ void score_tile(const uint8_t* base, size_t stride, int ring, int t0, int n_t, int d, int G,
-                                           const float* q, const float* centroids, float* s) {
-  const int k = threadIdx.x;
-  float acc[kAttnMaxG];
+// One warp's share of keys [begin, end): steps of 32 keys, step s = warp, warp + 4, ...; lane (kg, c)
+// = (lane / LPK, lane % LPK) handles chunks c + LPK·i of key kg + KP·p in pass p and owns key kg + KP·c.
+template <KvType KD, KvType VD, bool kSK, bool kSV, int LPK, int NCH, int GM>
+__device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs, int begin, int end, int d8,
+                                            const AttnStage& st, const float* ck, const float* cv,
+                                            const float (&q)[NCH][GM][8], AttnWarpState<GM, NCH>& w) {
+  constexpr int KP = 32 / LPK;
+  constexpr bool kStaged = kSK || kSV;
+  const int lane = int(threadIdx.x) % 32, warp = int(threadIdx.x) / 32;
+  const int kg = lane / LPK, c = lane % LPK;
+  const int n_steps = (end - begin + kAttnStep - 1) / kAttnStep;
+  const int n_my = warp < n_steps ? (n_steps - warp + kAttnWarps - 1) / kAttnWarps : 0;
+  const int S = kStaged ? st.stages : 1;
+  uint8_t* const kw = kSK ? st.k + size_t(warp) * S * st.kcap : nullptr;
+  uint8_t* const vw = kSV ? st.v + size_t(warp) * S * st.vcap : nullptr;
+  auto step_t0 = [&](int j) { return begin + kAttnStep * (warp + kAttnWarps * j); };
+  auto stage = [&](int j) {
+    const int t0 = step_t0(j), n_t = min(kAttnStep, end - t0), b = j % S;
+    if constexpr (kSK) stage_warp(kw + b * st.kcap, ks.base, ks.stride, t0, n_t, lane);
+    if constexpr (kSV) stage_warp(vw + b * st.vcap, vs.base, vs.stride, t0, n_t, lane);
+  };
+  if constexpr (kStaged) {
+    for (int j = 0; j + 1 < S; ++j) {
+      if (j < n_my) stage(j);
+      __pipeline_commit();
+    }
+  }
+  for (int j = 0; j < n_my; ++j) {
+    const int t0 = step_t0(j), n_t = min(kAttnStep, end - t0);
+    if constexpr (kStaged) {
+      if (j + S - 1 < n_my) stage(j + S - 1);  // its buffer was last read in step j - 1 (then __syncwarp)
+      __pipeline_commit();
+      __pipeline_wait_prior(size_t(S - 1));   // step j's copies have landed
+      __syncwarp();
+    }
+    const uint8_t* kst = kSK ? kw + (j % S) * st.kcap + stage_offset(ks.base, ks.stride, t0) : nullptr;
+    const uint8_t* vst = kSV ? vw + (j % S) * st.vcap + stage_offset(vs.base, vs.stride, t0) : nullptr;
+    auto kvec = [&](int kk) { return kSK ? kst + size_t(kk) * ks.stride : ks.at(t0 + kk); };
+    auto vvec = [&](int kk) { return kSV ? vst + size_t(kk) * vs.stride : vs.at(t0 + kk); };
+
+    // ---- scores: s[g] of the key this lane owns ----
+    float s[GM];
+    if constexpr (LPK == 8 && NCH == 1 && GM == 4) {
+      // Partial dots of passes p and p + 4 are computed together and folded at once (first level of a
+      // reduce-scatter over the 8 lanes), then two more levels: 7 shuffles per head, few live values.
+      auto pass_dot = [&](int p, float (&dot)[GM]) {
+        const int kk = kg + KP * p;
 #pragma unroll
-  for (int g = 0; g < kAttnMaxG; ++g) acc[g] = 0.0f;
-  if (k < n_t) {
-    const int t = t0 + k;
-    const uint8_t* vec = base + size_t(ring > 0 ? t % ring : t) * stride;
-    for (int j8 = 0; j8 < d / 8; ++j8) {
-      float kv[8];
-      kv_decode8<KT>(vec, j8, centroids, kv);
+        for (int g = 0; g < GM; ++g) dot[g] = 0.0f;
+        if (kk < n_t && c < d8) {
+          const uint8_t* vec = kvec(kk);
+          float x[8];
+          decode_chunk<KD, kSK>(vec, c, ck, x);
+          const float sc = vec_scale<KD>(vec);
 #pragma unroll
-      for (int g = 0; g < kAttnMaxG; ++g) {
-        if (g < G) {
-          const float* qg = q + g * d + 8 * j8;
+          for (int g = 0; g < GM; ++g) {
+            float a = 0.0f;
 #pragma unroll
-          for (int e = 0; e < 8; ++e) acc[g] += qg[e] * kv[e];
+            for (int e = 0; e < 8; ++e) a += q[0][g][e] * x[e];
+            dot[g] = a * sc;
+          }
+        }
+      };
+      float part[4][GM];
+      const bool upper4 = (c & 4) != 0;
+#pragma unroll
+      for (int p = 0; p < 4; ++p) {
+        float lo[GM], hi[GM];
+        pass_dot(p, lo);
+        pass_dot(p + 4, hi);
+#pragma unroll
+        for (int g = 0; g < GM; ++g) {
+          const float sent = __shfl_xor_sync(0xffffffffu, upper4 ? lo[g] : hi[g], 4);
+          part[p][g] = (upper4 ? hi[g] : lo[g]) + sent;
+        }
+      }
+#pragma unroll
+      for (int level = 1; level < 3; ++level) {
+        const int half = 4 >> level;
+        const bool upper = (c & half) != 0;
+#pragma unroll
+        for (int jj = 0; jj < half; ++jj) {
+#pragma unroll
+          for (int g = 0; g < GM; ++g) {
+            const float lo = part[jj][g], hi = part[jj + half][g];  // both read: no indexed select
+            const float sent = __shfl_xor_sync(0xffffffffu, upper ? lo : hi, half);
+            part[jj][g] = (upper ? hi : lo) + sent;
+          }
+        }
+      }
+#pragma unroll
+      for (int g = 0; g < GM; ++g) s[g] = part[0][g];
+    } else {
+#pragma unroll
+      for (int g = 0; g < GM; ++g) s[g] = 0.0f;
+#pragma unroll 4
+      for (int p = 0; p < LPK; ++p) {
+        const int kk = kg + KP * p;
+        float dot[GM];
+#pragma unroll
+        for (int g = 0; g < GM; ++g) dot[g] = 0.0f;
+        if (kk < n_t) {
+          const uint8_t* vec = kvec(kk);
+#pragma unroll
+          for (int i = 0; i < NCH; ++i) {
+            const int j8 = c + LPK * i;
+            if (j8 < d8) {
+              float x[8];
+              decode_chunk<KD, kSK>(vec, j8, ck, x);
+#pragma unroll
+              for (int g = 0; g < GM; ++g)
+#pragma unroll
+                for (int e = 0; e < 8; ++e) dot[g] += q[i][g][e] * x[e];
+            }
+          }
+          const float sc = vec_scale<KD>(vec);
+#pragma unroll
+          for (int g = 0; g < GM; ++g) dot[g] *= sc;
+        }
+#pragma unroll
+        for (int o = 1; o < LPK; o <<= 1)
+#pragma unroll
+          for (int g = 0; g < GM; ++g) dot[g] += __shfl_xor_sync(0xffffffffu, dot[g], o);
+        if (c == p) {
+#pragma unroll
+          for (int g = 0; g < GM; ++g) s[g] = dot[g];
         }
       }
     }
-  }
-#pragma unroll
-  for (int g = 0; g < kAttnMaxG; ++g) {
-    if (g < G) s[g * kAttnTile + k] = k < n_t ? acc[g] : -INFINITY;
-  }
-}
+    const bool own_valid = kg + KP * c < n_t;
 
-// acc[g][e] += Σ_k p[g][k] · v_k[8c + e] for this thread's keys k = kp, kp + n_kp, ...
-template <KvType VT>
-__device__ __forceinline__ void accumulate_tile(const uint8_t* base, size_t stride, int ring, int t0, int n_t, int G,
-                                                int kp, int n_kp, int c, const float* p, const float* centroids,
-                                                float (&acc)[kAttnMaxG][8]) {
-  for (int k = kp; k < n_t; k += n_kp) {
-    const int t = t0 + k;
-    float v[8];
-    kv_decode8<VT>(base + size_t(ring > 0 ? t % ring : t) * stride, c, centroids, v);
+    // ---- online softmax (m warp-uniform, l per lane until the end) ----
+    float pr[GM];
 #pragma unroll
-    for (int g = 0; g < kAttnMaxG; ++g) {
-      if (g < G) {
-        const float pg = p[g * kAttnTile + k];
+    for (int g = 0; g < GM; ++g) {
+      const float sg = own_valid ? s[g] : -INFINITY;
+      const float m_new = fmaxf(w.m[g], warp_max(sg));  // finite: key 0 of the step is valid
+      const float corr = expf(w.m[g] - m_new);
+      pr[g] = own_valid ? expf(sg - m_new) : 0.0f;
+      w.l[g] = w.l[g] * corr + pr[g];
+      w.m[g] = m_new;
 #pragma unroll
-        for (int e = 0; e < 8; ++e) acc[g][e] += pg * v[e];
+      for (int i = 0; i < NCH; ++i)
+#pragma unroll
+        for (int e = 0; e < 8; ++e) w.acc[i][g][e] *= corr;
+    }
+
+    // ---- Σ p·v ----
+#pragma unroll 2
+    for (int p = 0; p < LPK; ++p) {
+      const int kk = kg + KP * p;
+      float wt[GM];
+#pragma unroll
+      for (int g = 0; g < GM; ++g) wt[g] = __shfl_sync(0xffffffffu, pr[g], kg * LPK + p);
+      if (kk < n_t) {
+        const uint8_t* vec = vvec(kk);
+        const float sc = vec_scale<VD>(vec);
+#pragma unroll
+        for (int i = 0; i < NCH; ++i) {
+          const int j8 = c + LPK * i;
+          if (j8 < d8) {
+            float x[8];
+            decode_chunk<VD, kSV>(vec, j8, cv, x);
+#pragma unroll
+            for (int g = 0; g < GM; ++g) {
+              const float wg = wt[g] * sc;
+#pragma unroll
+              for (int e = 0; e < 8; ++e) w.acc[i][g][e] += wg * x[e];
+            }
+          }
+        }
       }
     }
+    if constexpr (kStaged) __syncwarp();  // this step's buffers may be refilled from now on
   }
+  if constexpr (kStaged) __pipeline_wait_prior(0);
+  // Warp totals: l summed over lanes, acc over the KP key groups (lanes kg = 0 then hold it).
+#pragma unroll
+  for (int g = 0; g < GM; ++g) w.l[g] = warp_sum(w.l[g]);
+#pragma unroll
+  for (int o = LPK; o < 32; o <<= 1)
+#pragma unroll
+    for (int i = 0; i < NCH; ++i)
+#pragma unroll
+      for (int g = 0; g < GM; ++g)
+#pragma unroll
+        for (int e = 0; e < 8; ++e) w.acc[i][g][e] += __shfl_xor_sync(0xffffffffu, w.acc[i][g][e], o);
 }
 
-template <KvType KT, KvType VT>
-__global__ void __launch_bounds__(kAttnThreads, 1) attention_kernel(AttentionArgs a) {
-  extern __shared__ __align__(16) float sm[];
-  const int d = a.kv.head_dim, n_kv = a.kv.n_head_kv;
+// LPK lanes per key, NCH chunks of 8 elements per lane (d ≤ 8·LPK·NCH), GM query heads per block;
+// GM = 4, NCH = 1 is held to 128 registers (4 blocks = 16 warps per SM), the others to 255.
+template <KvType KT, KvType VT, int LPK, int NCH, int GM>
+__global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) attention_kernel(AttentionArgs a) {
+  extern __shared__ __align__(16) uint8_t smem[];
+  const int d = a.kv.head_dim, d8 = d / 8, n_kv = a.kv.n_head_kv;
   const int g_total = a.n_head / n_kv;
-  const int n_gchunks = (g_total + kAttnMaxG - 1) / kAttnMaxG;
+  const int n_gchunks = (g_total + GM - 1) / GM;
   int bx = blockIdx.x;
   const int gchunk = bx % n_gchunks;
   bx /= n_gchunks;
   const int h = bx % n_kv, r = bx / n_kv;
-  const int g0 = gchunk * kAttnMaxG, G = min(kAttnMaxG, g_total - g0);
+  const int g0 = gchunk * GM, G = min(GM, g_total - g0);
   const int n_keys = a.positions[r] + 1;
   const int n_recent = a.kv.window > 0 ? min(a.kv.window, n_keys) : 0;
   const int n_old = n_keys - n_recent;
@@ -133,166 +345,168 @@ __global__ void __launch_bounds__(kAttnThreads, 1) attention_kernel(AttentionArg
   const int begin = seg_begin + split * chunk, end = min(seg_end, begin + chunk);
   const int n_parts = a.splits_main + a.splits_window;
   const size_t head0 = size_t(r) * a.n_head + size_t(h) * g_total + g0;
-  float* part = a.partial + (head0 * n_parts + blockIdx.y) * (d + 2);  // + g * n_parts * (d + 2)
-  const size_t part_stride = size_t(n_parts) * (d + 2);
-  if (begin >= end) {
-    if (int(threadIdx.x) < G) {
-      part[threadIdx.x * part_stride] = -INFINITY;
-      part[threadIdx.x * part_stride + 1] = 0.0f;
-    }
-    return;
-  }
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
 
-  const AttnStagePlan plan = attention_stage_plan(KT, a.kv.k_bytes, VT, a.kv.v_bytes, d);
-  uint8_t* const k_stage = reinterpret_cast<uint8_t*>(sm);  // [2][k_cap]
-  uint8_t* const v_stage = k_stage + 2 * plan.k_cap;         // [2][v_cap]
-  float* q_sh = reinterpret_cast<float*>(reinterpret_cast<uint8_t*>(sm) + plan.bytes());  // [G][d]
-  float* red = q_sh + kAttnMaxG * d;               // [G][d]
-  float* s_sh = red + kAttnMaxG * d;               // [G][kAttnTile]
-  float* ck = s_sh + kAttnMaxG * kAttnTile;        // [32]
-  float* cv = ck + 32;                             // [32]
-  float* m_sh = cv + 32;                           // [G]
-  float* l_sh = m_sh + kAttnMaxG;                  // [G]
-  float* corr_sh = l_sh + kAttnMaxG;               // [G]
-  const int tid = threadIdx.x;
+  const AttnSmem plan = attention_smem(KT, a.kv.k_bytes, VT, a.kv.v_bytes, d, GM);
+  float* const q_sh = reinterpret_cast<float*>(smem);  // [GM][d]: query, later the rotated-back output
+  float* const ck = q_sh + GM * d;                      // [32]
+  float* const cv = ck + 32;                            // [32]
+  float* const m_w = cv + 32;                           // [warps][GM]
+  float* const l_w = m_w + kAttnWarps * GM;             // [warps][GM]
+  float* const wt_w = l_w + kAttnWarps * GM;            // [warps][GM] merge weights
+  float* const m_tot = wt_w + kAttnWarps * GM;          // [GM]
+  float* const l_tot = m_tot + GM;                      // [GM]
+  uint8_t* const region = smem + plan.fixed;
+  float* const merge = reinterpret_cast<float*>(region);  // [warps][GM][d] after the key loop
 
   load_centroids<KT>(a.tables, ck);
   load_centroids<VT>(a.tables, cv);
   const float scale = 1.0f / sqrtf(float(d));
-  for (int i = tid; i < G * d; i += kAttnThreads) q_sh[i] = a.q[head0 * d + i] * scale;
-  for (int i = tid; i < G * d; i += kAttnThreads) red[i] = 0.0f;
-  if (tid < kAttnMaxG) {
-    m_sh[tid] = -INFINITY;
-    l_sh[tid] = 0.0f;
-  }
+  for (int i = tid; i < GM * d; i += kAttnThreads) q_sh[i] = i / d < G ? a.q[head0 * d + i] * scale : 0.0f;
   __syncthreads();
   if (!in_window && a.kv.rotate_k) {
-    for (int g = 0; g < G; ++g) rotate_shared(q_sh + g * d, d, a.tables.signs, false, tid, kAttnThreads, BlockSync{});
+    for (int g = warp; g < G; g += kAttnWarps) rotate_shared(q_sh + g * d, d, a.tables.signs, false, lane, 32, WarpSync{});
+    __syncthreads();
+  }
+  float q[NCH][GM][8];
+  {
+    const int c = lane % LPK;
+#pragma unroll
+    for (int i = 0; i < NCH; ++i)
+#pragma unroll
+      for (int g = 0; g < GM; ++g)
+#pragma unroll
+        for (int e = 0; e < 8; ++e) q[i][g][e] = c + LPK * i < d8 ? q_sh[g * d + 8 * (c + LPK * i) + e] : 0.0f;
+  }
+  AttnWarpState<GM, NCH> w;
+#pragma unroll
+  for (int g = 0; g < GM; ++g) {
+    w.m[g] = -INFINITY;
+    w.l[g] = 0.0f;
+#pragma unroll
+    for (int i = 0; i < NCH; ++i)
+#pragma unroll
+      for (int e = 0; e < 8; ++e) w.acc[i][g][e] = 0.0f;
   }
 
-  const uint8_t *kbase, *vbase;
-  size_t kstride, vstride;
-  int ring;
-  if (in_window) {
-    kbase = a.layer.k_win + size_t(h) * a.kv.ring_slots * 2 * d;
-    vbase = a.layer.v_win + size_t(h) * a.kv.ring_slots * 2 * d;
-    kstride = vstride = 2 * size_t(d);
-    ring = a.kv.ring_slots;
-  } else {
-    kbase = a.layer.k + size_t(h) * a.kv.n_ctx * a.kv.k_bytes;
-    vbase = a.layer.v + size_t(h) * a.kv.n_ctx * a.kv.v_bytes;
-    kstride = a.kv.k_bytes;
-    vstride = a.kv.v_bytes;
-    ring = 0;
-  }
-  const int tpk = d / 8;                          // threads per key in the accumulation
-  const int n_kp = max(1, kAttnThreads / tpk);    // keys accumulated in parallel
-  const int kp = tid / tpk, c = tid % tpk;
-  const bool acc_thread = kp < n_kp && tpk <= kAttnThreads;
-  float acc[kAttnMaxG][8];
-#pragma unroll
-  for (int g = 0; g < kAttnMaxG; ++g)
-#pragma unroll
-    for (int e = 0; e < 8; ++e) acc[g][e] = 0.0f;
-
-  const int warp = tid / 32, lane = tid % 32;
-  const bool stage_k = !in_window && plan.k_cap > 0, stage_v = !in_window && plan.v_cap > 0;
-  auto stage = [&](int t0, int buf) {
-    const int n_t = min(kAttnTile, end - t0);
-    if (stage_k) stage_tile_async(k_stage + buf * plan.k_cap, kbase, kstride, t0, n_t);
-    if (stage_v) stage_tile_async(v_stage + buf * plan.v_cap, vbase, vstride, t0, n_t);
-  };
-  int buf = 0;
-  if (stage_k || stage_v) {
-    stage(begin, 0);
-    __pipeline_commit();
-  }
-  for (int t0 = begin; t0 < end; t0 += kAttnTile, buf ^= 1) {
-    const int n_t = min(kAttnTile, end - t0);
-    if (stage_k || stage_v) {
-      if (t0 + kAttnTile < end) stage(t0 + kAttnTile, buf ^ 1);  // that buffer was freed by the last barrier
-      __pipeline_commit();
-      __pipeline_wait_prior(1);  // this tile's copies have landed (for this thread)
-      __syncthreads();
-    }
+  if (begin < end) {
     if (in_window) {
-      score_tile<KvType::F16>(kbase, kstride, ring, t0, n_t, d, G, q_sh, ck, s_sh);
-    } else if (stage_k) {
-      const uint8_t* staged = k_stage + buf * plan.k_cap + stage_offset(kbase, kstride, t0);
-      score_tile<KT>(staged, kstride, 0, 0, n_t, d, G, q_sh, ck, s_sh);
+      const size_t head_off = size_t(h) * a.kv.ring_slots * 2 * d;
+      const AttnSeg ks{a.layer.k_win + head_off, 2 * size_t(d), a.kv.ring_slots};
+      const AttnSeg vs{a.layer.v_win + head_off, 2 * size_t(d), a.kv.ring_slots};
+      const AttnStage none{nullptr, nullptr, 0, 0, 0};
+      attend_warp<KvType::F16, KvType::F16, false, false, LPK, NCH, GM>(ks, vs, begin, end, d8, none, ck, cv, q, w);
     } else {
-      score_tile<KT>(kbase, kstride, ring, t0, n_t, d, G, q_sh, ck, s_sh);
+      const AttnSeg ks{a.layer.k + size_t(h) * a.kv.n_ctx * a.kv.k_bytes, a.kv.k_bytes, 0};
+      const AttnSeg vs{a.layer.v + size_t(h) * a.kv.n_ctx * a.kv.v_bytes, a.kv.v_bytes, 0};
+      const AttnStage st{region, region + size_t(kAttnWarps) * plan.stages * plan.kcap, plan.kcap, plan.vcap,
+                         plan.stages};
+      attend_warp<KT, VT, kv_is_turbo(KT), kv_is_turbo(VT), LPK, NCH, GM>(ks, vs, begin, end, d8, st, ck, cv, q, w);
     }
-    __syncthreads();
-    for (int g = warp; g < G; g += kAttnThreads / 32) {  // online softmax, one warp per head
-      float* s = s_sh + g * kAttnTile;
-      float mt = -INFINITY;
-      for (int k = lane; k < kAttnTile; k += 32) mt = fmaxf(mt, s[k]);
-      mt = warp_max(mt);
-      const float m_old = m_sh[g];
-      const float m_new = fmaxf(m_old, mt);
-      float sum = 0.0f;
-      for (int k = lane; k < kAttnTile; k += 32) {
-        const float p = k < n_t ? expf(s[k] - m_new) : 0.0f;
-        s[k] = p;
-        sum += p;
-      }
-      sum = warp_sum(sum);
-      if (lane == 0) {
-        const float corr = expf(m_old - m_new);
-        corr_sh[g] = corr;
-        l_sh[g] = l_sh[g] * corr + sum;
-        m_sh[g] = m_new;
-      }
-    }
-    __syncthreads();
-    if (acc_thread) {
-#pragma unroll
-      for (int g = 0; g < kAttnMaxG; ++g) {
-        if (g < G) {
-          const float corr = corr_sh[g];
-#pragma unroll
-          for (int e = 0; e < 8; ++e) acc[g][e] *= corr;
-        }
-      }
-      if (in_window) {
-        accumulate_tile<KvType::F16>(vbase, vstride, ring, t0, n_t, G, kp, n_kp, c, s_sh, cv, acc);
-      } else if (stage_v) {
-        const uint8_t* staged = v_stage + buf * plan.v_cap + stage_offset(vbase, vstride, t0);
-        accumulate_tile<VT>(staged, vstride, 0, 0, n_t, G, kp, n_kp, c, s_sh, cv, acc);
-      } else {
-        accumulate_tile<VT>(vbase, vstride, ring, t0, n_t, G, kp, n_kp, c, s_sh, cv, acc);
-      }
-    }
-    __syncthreads();
   }
-  // Sum the key-parallel partial accumulators (in a fixed order: deterministic).
-  for (int i = 0; i < n_kp; ++i) {
-    if (acc_thread && kp == i) {
+
+  // ---- merge the 4 warps (the staging region becomes the merge buffer) ----
+  __syncthreads();
+  if (lane < LPK) {
 #pragma unroll
-      for (int g = 0; g < kAttnMaxG; ++g) {
-        if (g < G) {
+    for (int i = 0; i < NCH; ++i) {
+      const int j8 = lane + LPK * i;
+      if (j8 < d8) {
 #pragma unroll
-          for (int e = 0; e < 8; ++e) red[g * d + 8 * c + e] += acc[g][e];
-        }
+        for (int g = 0; g < GM; ++g)
+#pragma unroll
+          for (int e = 0; e < 8; ++e) merge[(warp * GM + g) * d + 8 * j8 + e] = w.acc[i][g][e];
       }
     }
-    __syncthreads();
   }
-  for (int i = tid; i < G * d; i += kAttnThreads) part[(i / d) * part_stride + 2 + i % d] = red[i];
+  if (lane == 0) {
+#pragma unroll
+    for (int g = 0; g < GM; ++g) {
+      m_w[warp * GM + g] = w.m[g];
+      l_w[warp * GM + g] = w.l[g];
+    }
+  }
+  __syncthreads();
   if (tid < G) {
-    part[tid * part_stride] = m_sh[tid];
-    part[tid * part_stride + 1] = l_sh[tid];
+    float m = -INFINITY;
+    for (int k = 0; k < kAttnWarps; ++k)
+      if (l_w[k * GM + tid] > 0.0f) m = fmaxf(m, m_w[k * GM + tid]);
+    float l = 0.0f;
+    for (int k = 0; k < kAttnWarps; ++k) {
+      const float lk = l_w[k * GM + tid];
+      const float wk = lk > 0.0f ? expf(m_w[k * GM + tid] - m) : 0.0f;
+      wt_w[k * GM + tid] = wk;
+      l += lk * wk;
+    }
+    m_tot[tid] = m;
+    l_tot[tid] = l;
+  }
+  __syncthreads();
+  auto merged = [&](int i) {  // i = g * d + e
+    const int g = i / d, e = i % d;
+    float x = 0.0f;
+#pragma unroll
+    for (int k = 0; k < kAttnWarps; ++k) x += wt_w[k * GM + g] * merge[(k * GM + g) * d + e];
+    return x;
+  };
+  if (n_parts == 1) {  // this block saw every key: final output
+    float* out = a.out + head0 * d;
+    if (!in_window && a.kv.rotate_v) {
+      for (int i = tid; i < G * d; i += kAttnThreads) q_sh[i] = merged(i);
+      __syncthreads();
+      for (int g = warp; g < G; g += kAttnWarps) rotate_shared(q_sh + g * d, d, a.tables.signs, true, lane, 32, WarpSync{});
+      __syncthreads();
+      for (int i = tid; i < G * d; i += kAttnThreads) out[i] = q_sh[i] / l_tot[i / d];
+    } else {
+      for (int i = tid; i < G * d; i += kAttnThreads) out[i] = merged(i) / l_tot[i / d];
+    }
+  } else {
+    const size_t part_stride = size_t(n_parts) * (d + 2);
+    float* part = a.partial + (head0 * n_parts + blockIdx.y) * (d + 2);  // + g * part_stride
+    for (int i = tid; i < G * d; i += kAttnThreads) part[(i / d) * part_stride + 2 + i % d] = merged(i);
+    if (tid < G) {
+      part[tid * part_stride] = m_tot[tid];
+      part[tid * part_stride + 1] = l_tot[tid];
+    }
+  }
+}
+
+template <KvType KT, KvType VT, int LPK, int NCH, int GM>
+void launch_attention_cfg(const AttentionArgs& a, dim3 grid, size_t smem, cudaStream_t stream) {
+  if (smem > 48 * 1024) {  // large head_dim with turbo staging: raise the limit once per size
+    static size_t raised = 0;
+    if (smem > raised) {
+      KVANT_CUDA_CHECK(cudaFuncSetAttribute(attention_kernel<KT, VT, LPK, NCH, GM>,
+                                            cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+      raised = smem;
+    }
+  }
+  attention_kernel<KT, VT, LPK, NCH, GM><<<grid, kAttnThreads, smem, stream>>>(a);
+}
+
+template <KvType KT, KvType VT>
+void launch_attention_kv(const AttentionArgs& a, dim3 grid, size_t smem, cudaStream_t stream) {
+  const int d = a.kv.head_dim;
+  const bool wide = attention_group_chunk(d, a.n_head / a.kv.n_head_kv) == 8;
+  if (d > 256) {
+    launch_attention_cfg<KT, VT, 32, 2, 4>(a, grid, smem, stream);
+  } else if (d > 128) {
+    launch_attention_cfg<KT, VT, 32, 1, 4>(a, grid, smem, stream);
+  } else if (d > 64) {
+    if (wide) launch_attention_cfg<KT, VT, 16, 1, 8>(a, grid, smem, stream);
+    else launch_attention_cfg<KT, VT, 16, 1, 4>(a, grid, smem, stream);
+  } else {
+    if (wide) launch_attention_cfg<KT, VT, 8, 1, 8>(a, grid, smem, stream);
+    else launch_attention_cfg<KT, VT, 8, 1, 4>(a, grid, smem, stream);
   }
 }
 
 template <KvType KT>
 void launch_attention_k(const AttentionArgs& a, dim3 grid, size_t smem, cudaStream_t stream) {
-  smem += attention_stage_plan(a.kv.type_k, a.kv.k_bytes, a.kv.type_v, a.kv.v_bytes, a.kv.head_dim).bytes();
   switch (a.kv.type_v) {
-#define KVANT_V_CASE(V)                                                                                         \
-  case KvType::V:                                                                                               \
-    attention_kernel<KT, KvType::V><<<grid, kAttnThreads, smem, stream>>>(a);                                   \
+#define KVANT_V_CASE(V)                                   \
+  case KvType::V:                                         \
+    launch_attention_kv<KT, KvType::V>(a, grid, smem, stream); \
     break;
     KVANT_V_CASE(F32) KVANT_V_CASE(F16) KVANT_V_CASE(Q8_0) KVANT_V_CASE(Q4_0)
     KVANT_V_CASE(TURBO_2B) KVANT_V_CASE(TURBO_3B) KVANT_V_CASE(TURBO_4B) KVANT_V_CASE(TURBO_5B)

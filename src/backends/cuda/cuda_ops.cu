@@ -442,16 +442,25 @@ void CudaOps::prepare(const std::vector<Op>& ops, int n_rows_max, bool graph_mod
 
 int CudaOps::attention_splits(const Op& op, bool graph_mode, int* splits_window) const {
   const KvCacheConfig& c = op.cache->config();
+  // Keys a row can see. In a graph: the context capacity, so the launch shape captured once stays
+  // valid for every replay (the kernels read the position from the device; the split count only
+  // depends on the cache, the batch shape and the device). Eager: the batch's largest position + 1.
   int max_keys = int(c.n_ctx);
   if (!graph_mode && op.ids) {
     max_keys = 1;
     for (int r = 0; r < op.n_rows; ++r) max_keys = std::max(max_keys, op.ids[r] + 1);
   }
+  const int window = int(op.cache->window());
+  *splits_window = window > 0 ? 1 : 0;
+  // Every key is still in the f16 window: no compressed split at all, so one block per head sees the
+  // whole context and writes the output itself (no combine launch).
+  if (window > 0 && max_keys <= window) return 0;
   const int group = op.n_heads / int(c.n_head_kv);
-  const int base_blocks = op.n_rows * int(c.n_head_kv) * ((group + 7) / 8);
-  const int want = std::max(1, ceil_div(2 * n_sm_, base_blocks));
-  const int by_keys = std::max(1, ceil_div(max_keys, 256));
-  *splits_window = op.cache->window() > 0 ? 1 : 0;
+  const int heads_per_block = group <= 4 || c.head_dim > 128 ? 4 : 8;  // attention_group_chunk()
+  const int base_blocks = op.n_rows * int(c.n_head_kv) * ((group + heads_per_block - 1) / heads_per_block);
+  // About 4 blocks (16 warps) per SM, each split at least 256 keys (64 per warp).
+  const int want = std::max(1, ceil_div(4 * n_sm_, base_blocks));
+  const int by_keys = std::max(1, ceil_div(max_keys - window, 256));
   return std::clamp(std::min(want, by_keys), 1, 64);
 }
 
