@@ -20,7 +20,7 @@ echo "$card"
 start=$(date +%s)
 cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release -DKVANT_BUILD_TESTS=OFF -DKVANT_CUDA=ON \
   -DKVANT_NATIVE=ON >/tmp/cmake.log 2>&1 || { tail -20 /tmp/cmake.log; exit 1; }
-ninja -C $build -j"$jobs" kvant test_cuda_ops test_cuda_e2e test_cuda_matvec >/tmp/build.log 2>&1 || { grep -E "error|FAILED" /tmp/build.log | head -20; exit 1; }
+ninja -C $build -j"$jobs" kvant test_cuda_ops test_cuda_e2e test_cuda_matvec test_cuda_matmul_tc >/tmp/build.log 2>&1 || { grep -E "error|FAILED" /tmp/build.log | head -20; exit 1; }
 ninja -C $build -j"$jobs" kvant_cli >>/tmp/build.log 2>&1 && have_cli=1 || { have_cli=0; note "kvant CLI did not build (see build.log)"; grep -E "error" /tmp/build.log | head -5; }
 note "build: $(( $(date +%s) - start )) s"
 
@@ -31,6 +31,9 @@ if [[ $mode == tests || $mode == all ]]; then
   ./$build/test_cuda_matvec >"$out/test_matvec.log" 2>&1
   grep -E "FAIL|GB/s" "$out/test_matvec.log" | head -20
   note "test_cuda_matvec: $(tail -1 "$out/test_matvec.log")"
+  ./$build/test_cuda_matmul_tc >"$out/test_matmul_tc.log" 2>&1
+  grep -E "FAIL|TFLOP" "$out/test_matmul_tc.log" | head -10
+  note "test_cuda_matmul_tc: $(tail -1 "$out/test_matmul_tc.log")"
   KVANT_STORIES=$vocab ./$build/test_cuda_e2e >"$out/test_e2e.log" 2>&1
   grep -E "FAIL|passed|stories|tiny|SKIP" "$out/test_e2e.log" | grep -v "^FAIL.*logits differ" | head -40
   note "test_cuda_e2e: $(tail -1 "$out/test_e2e.log")"

@@ -6,6 +6,7 @@
 
 #include "backends/cuda/cuda_common.cuh"
 #include "backends/cuda/kernels.h"
+#include "backends/cuda/turbo_encode.cuh"
 
 namespace kvant::cuda {
 
@@ -123,13 +124,6 @@ __device__ inline void rope_shared(float* x, int pos, const RopeParams& p, int l
 
 // ---- warp-level encode of one head vector x[d] (shared memory, clobbered) into dst ----
 
-// Index of the Lloyd–Max centroid nearest to v: the number of boundaries strictly below v (NaN -> 0).
-__device__ __forceinline__ int lloyd_nearest(const float* boundaries, int n_boundaries, float v) {
-  int idx = 0;
-  for (int k = 0; k < n_boundaries; ++k) idx += v > boundaries[k] ? 1 : 0;
-  return idx;
-}
-
 // Stores f as fp16, little-endian, at a 2-byte-aligned-or-not address.
 __device__ __forceinline__ void store_half(uint8_t* p, float f) {
   const uint16_t h = float_to_half_bits(f);
@@ -183,80 +177,29 @@ __device__ inline void warp_encode(KvType type, bool rotate, int d, float* x, in
         }
       }
       break;
-    default: {  // turbo_kv_b
-      const int bits = type == KvType::TURBO_2B ? 2 : type == KvType::TURBO_3B ? 3 : type == KvType::TURBO_4B ? 4 : 5;
-      const float* centroids = tables.centroids[bits - 2];
-      const float* bounds = tables.boundaries[bits - 2];
-      const int n_bounds = (1 << bits) - 1;
-      double sumsq = 0.0;
-      for (int i = lane; i < d; i += 32) sumsq += double(x[i]) * double(x[i]);
-      sumsq = warp_sum(sumsq);
-      const float sigma = float(sqrt(sumsq / d));
+    default: {  // turbo_kv_b: the starts one after another in this warp (turbo_encode.cuh; the KV-write
+                // kernel runs them in parallel warps instead)
+      const TurboCodebook cb = turbo_codebook(type, tables);
+      const float sigma = warp_rms(x, d, lane);
       float scale = 0.0f;
-      // <x,c> and <c,c> over the current indices (warp-reduced, identical in every lane).
-      auto dot_sums = [&](double* xc_out, double* cc_out) {
-        double xc = 0.0, cc = 0.0;
-        for (int i = lane; i < d; i += 32) {
-          const double c = centroids[idx[i]];
-          xc += double(x[i]) * c;
-          cc += c * c;
-        }
-        *xc_out = warp_sum(xc);
-        *cc_out = warp_sum(cc);
-      };
-      auto fit = [&]() {
-        double xc, cc;
-        dot_sums(&xc, &cc);
-        return cc > 0.0 ? float(xc / cc) : 0.0f;
-      };
-      // Same search as the CPU codec (kv_codec_turbo.cpp): from each starting scale, assign and refit
-      // until stable; keep the start whose result captures the most energy <x,c>^2/<c,c> (first on
-      // ties), then redo that start to leave its indices in idx.
-      auto assign_and_refit = [&](float start) {
-        float inv = 1.0f / start;
-        for (int i = lane; i < d; i += 32) idx[i] = lloyd_nearest(bounds, n_bounds, x[i] * inv);
-        __syncwarp();
-        float s = fit();
-        for (int step = 0; step < 8 && s > 0.0f; ++step) {
-          inv = 1.0f / s;
-          bool changed = false;
-          for (int i = lane; i < d; i += 32) {
-            const int nearest = lloyd_nearest(bounds, n_bounds, x[i] * inv);
-            changed |= nearest != idx[i];
-            idx[i] = nearest;
-          }
-          __syncwarp();
-          if (!__any_sync(0xffffffffu, changed)) break;
-          s = fit();
-        }
-        return s;
-      };
       if (sigma > 0.0f && isfinite(sigma)) {
-        constexpr float kStartFactors[] = {0.7f, 0.8f, 0.9f, 1.0f, 1.1f, 1.2f};
         double best = -2.0;
         int best_k = 0;
-        for (int k = 0; k < 6; ++k) {
-          const float s = assign_and_refit(sigma * kStartFactors[k]);
-          double xc, cc;
-          dot_sums(&xc, &cc);
-          const double captured = cc > 0.0 && s > 0.0f ? xc * xc / cc : -1.0;
+        for (int k = 0; k < kTurboStarts; ++k) {
+          const float s = turbo_fit_from(x, idx, d, cb, sigma * turbo_start_factor(k), lane);
+          const double captured = turbo_captured(x, idx, d, cb, s, lane);
           if (captured > best) {
             best = captured;
             best_k = k;
           }
           __syncwarp();
         }
-        scale = assign_and_refit(sigma * kStartFactors[best_k]);
+        scale = turbo_fit_from(x, idx, d, cb, sigma * turbo_start_factor(best_k), lane);
       } else {
         for (int i = lane; i < d; i += 32) idx[i] = 0;
       }
       __syncwarp();
-      if (lane == 0) store_half(dst, scale);
-      for (int g = lane; g < d / 8; g += 32) {
-        uint64_t v = 0;
-        for (int k = 0; k < 8; ++k) v |= uint64_t(idx[8 * g + k]) << (bits * k);
-        for (int k = 0; k < bits; ++k) dst[2 + g * bits + k] = uint8_t(v >> (8 * k));
-      }
+      turbo_store(idx, d, cb.bits, scale, dst, lane);
       break;
     }
   }

@@ -355,8 +355,10 @@ bool matvec_supports(GgmlType type) {
 }
 
 void launch_matvec(const MatvecArgs& a, cudaStream_t stream) {
-  // Prefill batches: tensor-core GEMM (matmul_tc.cu); decode: int8 dp4a kernels, else the float kernel.
-  if (a.n_rows >= 16 && matmul_tc_supports(a)) return launch_matmul_tc(a, stream);
+  // Prefill batches: tensor-core GEMM (matmul_tc.cu, f16 operands); decode: int8 dp4a kernels, else the
+  // float kernel. F32 weights stay on the float kernel: an F32 file is the precision reference, and f16
+  // operands would move its logits by ~1e-3.
+  if (a.n_rows >= 16 && a.w[0].type != GgmlType::F32 && matmul_tc_supports(a)) return launch_matmul_tc(a, stream);
   if (launch_matvec_q8(a, stream)) return;
   switch (a.w[0].type) {
 #define KVANT_CASE(T) case GgmlType::T: return launch_rows<GgmlType::T>(a, stream);
