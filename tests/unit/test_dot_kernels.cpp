@@ -85,11 +85,12 @@ TEST(DotKernels, ScalarDispatchIsTheReference) {
   EXPECT_EQ(vec_dot_x4_for_isa(GgmlType::F16, CpuIsa::Scalar), nullptr);
 }
 
-TEST(DotKernels, BestIsAvx2WhenTheCpuHasIt) {
+TEST(DotKernels, BestIsTheWidestAvailableKernel) {
   if (!cpu_has_avx2()) GTEST_SKIP() << "CPU lacks AVX2/FMA/F16C: AVX2 kernels not tested";
-  for (GgmlType type : kWeightTypes) {  // every weight format has an AVX2 kernel
+  for (GgmlType type : kWeightTypes) {  // every weight format has an AVX2 kernel; some an AVX-512 one
     ASSERT_NE(vec_dot_for_isa(type, CpuIsa::Avx2), nullptr) << ggml_type_name(type);
-    EXPECT_EQ(best_vec_dot(type), vec_dot_for_isa(type, CpuIsa::Avx2)) << ggml_type_name(type);
+    const VecDotFn wide = cpu_has_avx512_vnni() ? vec_dot_for_isa(type, CpuIsa::Avx512) : nullptr;
+    EXPECT_EQ(best_vec_dot(type), wide ? wide : vec_dot_for_isa(type, CpuIsa::Avx2)) << ggml_type_name(type);
     EXPECT_NE(best_vec_dot_x4(type), nullptr) << ggml_type_name(type);
   }
 }

@@ -1,5 +1,5 @@
 // backends/cpu/dot_kernels.cpp — runtime dispatch between the scalar reference dot kernels
-// (QuantTraits::vec_dot) and the AVX2 ones, decided once from the CPU's feature flags.
+// (QuantTraits::vec_dot), the AVX2 ones and the AVX-512 VNNI ones, decided once from the CPU's flags.
 #include "backends/cpu/dot_kernels.h"
 
 #include "quant/quant.h"
@@ -11,6 +11,20 @@ bool cpu_has_avx2() {
   static const bool has = [] {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
+bool cpu_has_avx512_vnni() {
+#if defined(__x86_64__)
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vnni");
   }();
   return has;
 #else
@@ -30,6 +44,12 @@ VecDotFn vec_dot_for_isa(GgmlType weight_type, CpuIsa isa) {
 #else
       return nullptr;
 #endif
+    case CpuIsa::Avx512:
+#if defined(__x86_64__)
+      return cpu_has_avx512_vnni() ? avx512::vec_dot(weight_type) : nullptr;
+#else
+      return nullptr;
+#endif
   }
   return nullptr;
 }
@@ -42,8 +62,10 @@ VecDotX4Fn vec_dot_x4_for_isa(GgmlType weight_type, CpuIsa isa) {
 }
 
 VecDotFn best_vec_dot(GgmlType weight_type) {
-  if (VecDotFn fast = vec_dot_for_isa(weight_type, CpuIsa::Avx2)) return fast;
-  return vec_dot_for_isa(weight_type, CpuIsa::Scalar);
+  for (CpuIsa isa : {CpuIsa::Avx512, CpuIsa::Avx2, CpuIsa::Scalar}) {
+    if (VecDotFn fn = vec_dot_for_isa(weight_type, isa)) return fn;
+  }
+  return nullptr;
 }
 
 VecDotX4Fn best_vec_dot_x4(GgmlType weight_type) { return vec_dot_x4_for_isa(weight_type, CpuIsa::Avx2); }
