@@ -77,7 +77,10 @@ class Session {
   // Appends tokens at the current position and runs the model. When all_logits is false only the
   // last token's logits are kept. Errors when the context would overflow.
   Status eval(const std::vector<int32_t>& tokens, bool all_logits = false);
-  // Logits of token i of the last eval (i = -1: its last token); n_vocab floats.
+  // The same, keeping the logits of tokens first_logit..end only (perplexity scores the second half of
+  // a chunk: the output layer then runs on those rows only).
+  Status eval_logits_from(const std::vector<int32_t>& tokens, uint32_t first_logit);
+  // Logits of token i of the last eval (i = -1: its last token; i must be a kept row); n_vocab floats.
   const float* logits(int i = -1) const;
   uint32_t n_past() const;
   uint32_t n_ctx() const;

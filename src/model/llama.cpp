@@ -1,4 +1,5 @@
 // model/llama.cpp — Llama family: tensor table and the forward pass, top to bottom.
+#include <cassert>
 #include "model/llama.h"
 
 #include "model/tensor_binding.h"
@@ -73,7 +74,7 @@ void LlamaScratch::reserve(const Hparams& hp, int n_tokens, Ops& ops) {
 }
 
 void llama_forward(const LlamaWeights& w, Ops& ops, KvCache& cache, const int32_t* tokens,
-                   const int32_t* positions, int n, bool all_logits, LlamaScratch& s, float* logits) {
+                   const int32_t* positions, int n, int first_logit, LlamaScratch& s, float* logits) {
   const Hparams& hp = w.hp;
   s.reserve(hp, n, ops);
   const int E = int(hp.n_embd);
@@ -85,9 +86,10 @@ void llama_forward(const LlamaWeights& w, Ops& ops, KvCache& cache, const int32_
   rope.ordering = hp.rope_ordering;
   rope.freq_factors = w.rope_freqs.empty() ? nullptr : w.rope_freqs.data();
 
-  // Output rows: all, or only the last. The backend says where the logits are written (on a GPU, a
-  // device buffer copied out in end_forward).
-  const int first = all_logits ? 0 : n - 1;
+  // Output rows first_logit..n-1 (n-1: only the last). The backend says where the logits are written
+  // (on a GPU, a device buffer copied out in end_forward).
+  assert(first_logit >= 0 && first_logit < n);
+  const int first = first_logit;
   const int rows = n - first;
   float* out_logits = ops.begin_forward({tokens, positions, n, logits, size_t(rows) * hp.n_vocab});
 

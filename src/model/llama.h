@@ -40,8 +40,9 @@ struct LlamaScratch {
 };
 
 // Runs n tokens at the given positions through the model, writing K/V into the cache first and then
-// attending over it. logits: [n][n_vocab] when all_logits, else [1][n_vocab] for the last token.
+// attending over it. logits: [n - first_logit][n_vocab], the rows of tokens first_logit..n-1 (n-1: the
+// last token only).
 void llama_forward(const LlamaWeights& w, Ops& ops, KvCache& cache, const int32_t* tokens,
-                   const int32_t* positions, int n, bool all_logits, LlamaScratch& s, float* logits);
+                   const int32_t* positions, int n, int first_logit, LlamaScratch& s, float* logits);
 
 }  // namespace kvant

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <memory>
 
+#include "core/thread_pool.h"
 #include "kvant/kvant.h"
 
 namespace kvant {
@@ -15,14 +16,25 @@ namespace {
 constexpr char kKlMagic[4] = {'K', 'V', 'K', 'L'};
 constexpr uint32_t kKlVersion = 1;
 
-// log-softmax of one row into out (double accumulation, as llama.cpp's log_softmax).
+// log Σ exp(logits - max) with float exponentials summed in double, as llama.cpp's perplexity does.
+double log_sum_exp_shifted(const float* logits, int n_vocab, float max_l) {
+  double sum = 0.0;
+  for (int i = 0; i < n_vocab; ++i) sum += double(std::exp(logits[i] - max_l));
+  return std::log(sum);
+}
+
+// log-softmax of one row into out.
 void log_softmax(const float* logits, int n_vocab, std::vector<float>& out) {
   const float max_l = *std::max_element(logits, logits + n_vocab);
-  double sum = 0.0;
-  for (int i = 0; i < n_vocab; ++i) sum += std::exp(double(logits[i] - max_l));
-  const double log_sum = std::log(sum);
+  const double log_sum = log_sum_exp_shifted(logits, n_vocab, max_l);
   out.resize(size_t(n_vocab));
   for (int i = 0; i < n_vocab; ++i) out[i] = float(double(logits[i] - max_l) - log_sum);
+}
+
+// -log softmax(logits)[target], without materialising the row.
+double token_nll(const float* logits, int n_vocab, int32_t target) {
+  const float max_l = *std::max_element(logits, logits + n_vocab);
+  return log_sum_exp_shifted(logits, n_vocab, max_l) - double(logits[target] - max_l);
 }
 
 struct FileCloser {
@@ -110,11 +122,30 @@ Expected<PerplexityResult> compute_perplexity(std::shared_ptr<const Model> model
   std::vector<float> lp, base_lp;
   std::vector<uint16_t> codes(static_cast<size_t>(n_vocab));
   std::vector<int32_t> chunk(n_ctx);
+  std::vector<double> row_nll(scored_per_chunk);
+  ThreadPool pool(session_params.n_threads == 0 ? ThreadPool::default_threads() : session_params.n_threads);
   for (int32_t c = 0; c < n_chunks; ++c) {
     std::copy(tokens.begin() + size_t(c) * n_ctx, tokens.begin() + size_t(c + 1) * n_ctx, chunk.begin());
     if (model->add_bos() && model->bos_id() >= 0) chunk[0] = model->bos_id();
     session->reset();
-    KVANT_RETURN_IF_ERROR(session->eval(chunk, true));
+    KVANT_RETURN_IF_ERROR(session->eval_logits_from(chunk, first));
+    if (!save && !base) {
+      // Plain perplexity: the scored rows are independent, so they are reduced on the pool's threads
+      // and summed in order afterwards (same result for any thread count).
+      pool.parallel_for(int64_t(scored_per_chunk), [&](int64_t begin, int64_t end, unsigned) {
+        for (int64_t r = begin; r < end; ++r) {
+          const uint32_t j = first + uint32_t(r);
+          row_nll[size_t(r)] = token_nll(session->logits(int(j)), n_vocab, chunk[j + 1]);
+        }
+      });
+      for (double v : row_nll) {
+        nll += v;
+        nll2 += v * v;
+      }
+      count += scored_per_chunk;
+      if (progress) progress(c + 1, std::exp(nll / double(count)));
+      continue;
+    }
     for (uint32_t j = first; j < n_ctx - 1; ++j) {
       const float* logits = session->logits(int(j));
       log_softmax(logits, n_vocab, lp);

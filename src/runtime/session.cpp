@@ -18,6 +18,7 @@ struct Session::Impl {
   LlamaScratch scratch;
   std::vector<float> logits;  // [n_logit_rows][n_vocab]
   int n_logit_rows = 0;
+  int first_logit = 0;        // token index (in the last eval) of logits row 0
   uint32_t n_past = 0;
   std::vector<int32_t> positions;
   std::vector<int32_t> tokens;  // every token evaluated so far, in position order (n_past of them)
@@ -95,10 +96,18 @@ Expected<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> 
 }
 
 Status Session::eval(const std::vector<int32_t>& tokens, bool all_logits) {
+  return eval_logits_from(tokens, all_logits ? 0 : uint32_t(std::max<size_t>(tokens.size(), 1) - 1));
+}
+
+Status Session::eval_logits_from(const std::vector<int32_t>& tokens, uint32_t first_logit) {
   Impl& s = *impl_;
   const LlamaWeights& w = s.model->impl().weights;
   const int32_t n_vocab = int32_t(w.hp.n_vocab);
   if (tokens.empty()) return Status::error("eval: no tokens");
+  if (first_logit >= tokens.size()) {
+    return Status::error("eval: first logit row " + std::to_string(first_logit) + " is past the " +
+                         std::to_string(tokens.size()) + " tokens");
+  }
   for (int32_t t : tokens) {
     if (t < 0 || t >= n_vocab) {
       return Status::error("token id " + std::to_string(t) + " is out of range [0, " + std::to_string(n_vocab) + ")");
@@ -110,20 +119,21 @@ Status Session::eval(const std::vector<int32_t>& tokens, bool all_logits) {
                          " already used); raise -c/--ctx-size or shorten the prompt");
   }
   const int n_total = int(tokens.size());
-  s.n_logit_rows = all_logits ? n_total : 1;
+  const int first = int(first_logit);
+  s.first_logit = first;
+  s.n_logit_rows = n_total - first;
   s.logits.resize(size_t(s.n_logit_rows) * n_vocab);
   for (int start = 0; start < n_total; start += int(s.params.n_batch)) {
     const int n = std::min(int(s.params.n_batch), n_total - start);
     s.positions.resize(n);
     for (int i = 0; i < n; ++i) s.positions[i] = int32_t(s.n_past + i);
-    const bool last_batch = start + n == n_total;
-    float* out = all_logits ? s.logits.data() + size_t(start) * n_vocab : s.logits.data();
-    if (all_logits || last_batch) {
-      llama_forward(w, *s.ops, s.cache, tokens.data() + start, s.positions.data(), n, all_logits, s.scratch, out);
-    } else {
-      // Logits of non-final batches are not needed; compute only the last row into the buffer.
-      llama_forward(w, *s.ops, s.cache, tokens.data() + start, s.positions.data(), n, false, s.scratch, out);
-    }
+    // Rows of this batch whose logits are wanted; a batch before them computes only its last row
+    // (into scratch at the start of the buffer, overwritten later).
+    const int batch_first = std::max(first - start, 0);
+    const bool wanted = batch_first < n;
+    float* out = wanted ? s.logits.data() + size_t(start + batch_first - first) * n_vocab : s.logits.data();
+    llama_forward(w, *s.ops, s.cache, tokens.data() + start, s.positions.data(), n, wanted ? batch_first : n - 1,
+                  s.scratch, out);
     s.n_past += uint32_t(n);
     s.tokens.insert(s.tokens.end(), tokens.begin() + start, tokens.begin() + start + n);
   }
@@ -132,7 +142,7 @@ Status Session::eval(const std::vector<int32_t>& tokens, bool all_logits) {
 
 const float* Session::logits(int i) const {
   const Impl& s = *impl_;
-  const int row = i < 0 ? s.n_logit_rows - 1 : i;
+  const int row = i < 0 ? s.n_logit_rows - 1 : i - s.first_logit;
   assert(row >= 0 && row < s.n_logit_rows);
   return s.logits.data() + size_t(row) * s.model->impl().weights.hp.n_vocab;
 }
@@ -183,6 +193,7 @@ Status Session::load_kv(const std::string& path) {
   s.n_past = tokens ? uint32_t(tokens->size()) : 0;
   s.tokens = tokens ? std::move(tokens).value() : std::vector<int32_t>{};
   s.n_logit_rows = 0;  // no logits until the next eval
+  s.first_logit = 0;
   return tokens.status();
 }
 

@@ -55,6 +55,32 @@ TEST_P(Stories260KGreedy, GeneratedIdsEqualLlamaCpp) {
   EXPECT_EQ(generated, ref["greedy"]["generated_ids"].get<std::vector<int32_t>>());
 }
 
+// eval_logits_from keeps rows first..end only; they must equal the same rows of a full-logits eval,
+// across a batch boundary (batch 16 < 40 tokens), and rows before `first` are not addressable.
+TEST(Stories260K, LogitsFromARowEqualTheFullEvalRows) {
+  KVANT_REQUIRE_DATA(model_path, "stories260K/stories260K.gguf");
+  auto model = Model::load(model_path);
+  ASSERT_TRUE(model) << model.error();
+  SessionParams sp;
+  sp.n_threads = 2;
+  sp.n_batch = 16;
+  auto full = Session::create(*model, sp);
+  auto part = Session::create(*model, sp);
+  ASSERT_TRUE(full && part);
+  std::vector<int32_t> ids = (*model)->tokenize("Once upon a time there was a girl who liked to play in the park with her dog", true, false);
+  ASSERT_GT(ids.size(), 20u);
+  const uint32_t first = 10;  // the wanted rows start inside the first batch and continue into the next
+  ASSERT_TRUE((*full)->eval(ids, true));
+  ASSERT_TRUE((*part)->eval_logits_from(ids, first));
+  const int n_vocab = (*model)->n_vocab();
+  for (uint32_t j = first; j < ids.size(); ++j) {
+    const float* a = (*full)->logits(int(j));
+    const float* b = (*part)->logits(int(j));
+    for (int i = 0; i < n_vocab; ++i) ASSERT_EQ(a[i], b[i]) << "token " << j << " logit " << i;
+  }
+  EXPECT_FALSE((*part)->eval_logits_from({1, 2}, 2).is_ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(Files, Stories260KGreedy, ::testing::Values("stories260K.gguf", "stories260K-q8_0.gguf"),
                          [](const auto& info) { return std::string(info.param).find("q8_0") != std::string::npos ? "Q8_0" : "F32"; });
 
