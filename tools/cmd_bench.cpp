@@ -96,6 +96,7 @@ std::vector<Field> fields(const BenchResult& r, const std::string& model) {
       {"n_prompt", std::to_string(r.n_prompt)},
       {"n_gen", std::to_string(r.n_gen)},
       {"reps", std::to_string(r.reps)},
+      {"kernels_per_token", std::to_string(r.kernels_per_token)},
       {"bandwidth_gbps", fmt("%.4f", r.ceiling_gbps)},
       {"model", model, true},
   };
@@ -208,6 +209,14 @@ void print_table(const std::vector<BenchResult>& results, const std::vector<std:
   for (size_t w : widths) std::printf("%s|", std::string(w + 2, '-').c_str());
   std::printf("\n");
   for (const auto& row : cells) print_row(row, true);
+  std::string kernels;
+  for (const BenchResult& r : results) {
+    if (r.kernels_per_token > 0) {
+      kernels += (kernels.empty() ? "" : ", ") + r.test + " " + r.config.cache_type_k + "/" + r.config.cache_type_v + ": " +
+                 std::to_string(r.kernels_per_token);
+    }
+  }
+  if (!kernels.empty()) std::printf("\nCUDA kernels per decoded token (captured graph): %s", kernels.c_str());
   std::printf("\nmemory-read ceilings (measured streaming reads): host %.2f GB/s", ceilings.host_gbps);
   if (ceilings.device_gbps > 0) std::printf(", CUDA device %.2f GB/s", ceilings.device_gbps);
   std::printf("; GB/s and roofline %% are defined in docs/BENCHMARKING.md\n");

@@ -53,6 +53,7 @@ struct BenchResult {
   double gbps = 0;                      // (weights + KV) bytes read per second, 1e9 bytes
   double ceiling_gbps = 0;              // the measured read ceiling of the memory this row's backend reads
   double roofline_frac = 0;             // gbps / ceiling_gbps; 0 when that ceiling was not measured
+  int kernels_per_token = 0;            // tg tests on CUDA: kernel nodes of the captured decode graph
   std::vector<double> samples_tps;      // one per timed repetition
 };
 

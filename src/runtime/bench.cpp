@@ -249,6 +249,7 @@ Expected<BenchResult> run_bench_test(std::shared_ptr<const Model> model, const B
     r.samples_tps.push_back(tokens / s);
     ms_per_token.push_back(1e3 * s / tokens);
   }
+  if (test.n_gen > 0) r.kernels_per_token = session.kernels_per_token();
   mean_sd(r.samples_tps, &r.tps_mean, &r.tps_sd);
   mean_sd(ms_per_token, &r.ms_per_token, &r.ms_sd);
 
