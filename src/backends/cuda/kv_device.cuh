@@ -6,7 +6,6 @@
 
 #include "backends/cuda/cuda_common.cuh"
 #include "backends/cuda/kernels.h"
-#include "backends/cuda/turbo_encode.cuh"
 
 namespace kvant::cuda {
 
@@ -131,7 +130,8 @@ __device__ __forceinline__ void store_half(uint8_t* p, float f) {
   p[1] = uint8_t(h >> 8);
 }
 
-// idx: shared scratch of d ints. Every lane of the warp must call this.
+// f32, f16, q8_0 and q4_0 (turbo_kv goes through turbo_encode.cuh). idx: shared scratch of d ints.
+// Every lane of the warp must call this.
 __device__ inline void warp_encode(KvType type, bool rotate, int d, float* x, int* idx, uint8_t* dst,
                                    const KvTables& tables, int lane) {
   if (rotate) rotate_shared(x, d, tables.signs, false, lane, 32, WarpSync{});
@@ -177,31 +177,8 @@ __device__ inline void warp_encode(KvType type, bool rotate, int d, float* x, in
         }
       }
       break;
-    default: {  // turbo_kv_b: the starts one after another in this warp (turbo_encode.cuh; the KV-write
-                // kernel runs them in parallel warps instead)
-      const TurboCodebook cb = turbo_codebook(type, tables);
-      const float sigma = warp_rms(x, d, lane);
-      float scale = 0.0f;
-      if (sigma > 0.0f && isfinite(sigma)) {
-        double best = -2.0;
-        int best_k = 0;
-        for (int k = 0; k < kTurboStarts; ++k) {
-          const float s = turbo_fit_from(x, idx, d, cb, sigma * turbo_start_factor(k), lane);
-          const double captured = turbo_captured(x, idx, d, cb, s, lane);
-          if (captured > best) {
-            best = captured;
-            best_k = k;
-          }
-          __syncwarp();
-        }
-        scale = turbo_fit_from(x, idx, d, cb, sigma * turbo_start_factor(best_k), lane);
-      } else {
-        for (int i = lane; i < d; i += 32) idx[i] = 0;
-      }
-      __syncwarp();
-      turbo_store(idx, d, cb.bits, scale, dst, lane);
-      break;
-    }
+    default:  // turbo_kv_b is encoded by the multi-warp kernel in kv_write.cu (one warp per starting scale)
+      __trap();
   }
   __syncwarp();
 }

@@ -67,6 +67,7 @@ __global__ void __launch_bounds__(kTurboStarts * 32) rope_kv_turbo_kernel(RopeKv
   extern __shared__ float smem[];  // per warp: x[d] floats, idx[d] ints, encoded block (<= 4d bytes)
   __shared__ double captured[kTurboStarts];
   __shared__ float scales[kTurboStarts];
+  __shared__ float codebook[64];  // centroids then boundaries of the vector's bit width
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int d = a.rope.head_dim;
   float* x = smem + size_t(warp) * 3 * d;
@@ -121,18 +122,17 @@ __global__ void __launch_bounds__(kTurboStarts * 32) rope_kv_turbo_kernel(RopeKv
     return;
   }
   // Turbo: the whole block is here (no warp returned above), so block barriers are safe.
+  const TurboCodebook cb = turbo_codebook_shared(type, a.tables, codebook);
   __syncwarp();
   rotate_shared(x, d, a.tables.signs, false, lane, 32, WarpSync{});
-  const TurboCodebook cb = turbo_codebook(type, a.tables);
   const float sigma = warp_rms(x, d, lane);
   const bool fit = sigma > 0.0f && isfinite(sigma);
-  float scale = 0.0f;
+  __syncthreads();  // codebook staged
   if (fit) {
-    scale = turbo_fit_from(x, idx, d, cb, sigma * turbo_start_factor(warp), lane);
-    const double c = turbo_captured(x, idx, d, cb, scale, lane);
+    const TurboFit f = turbo_fit_from(x, idx, d, cb, sigma * turbo_start_factor(warp), lane);
     if (lane == 0) {
-      captured[warp] = c;
-      scales[warp] = scale;
+      captured[warp] = f.captured;
+      scales[warp] = f.scale;
     }
   }
   __syncthreads();

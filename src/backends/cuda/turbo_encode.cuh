@@ -30,9 +30,15 @@ struct TurboCodebook {
   __device__ int n_boundaries() const { return (1 << bits) - 1; }
 };
 
-__device__ inline TurboCodebook turbo_codebook(KvType type, const KvTables& tables) {
+// The codebook of `type`, copied by the block's threads into `shared` (at least 64 floats) so the
+// search's many lookups hit shared memory; the caller syncs the block before using it.
+__device__ inline TurboCodebook turbo_codebook_shared(KvType type, const KvTables& tables, float* shared) {
   const int bits = type == KvType::TURBO_2B ? 2 : type == KvType::TURBO_3B ? 3 : type == KvType::TURBO_4B ? 4 : 5;
-  return {tables.centroids[bits - 2], tables.boundaries[bits - 2], bits};
+  const int n = 1 << bits;
+  for (int i = threadIdx.x; i < 2 * n - 1; i += blockDim.x) {
+    shared[i] = i < n ? tables.centroids[bits - 2][i] : tables.boundaries[bits - 2][i - n];
+  }
+  return {shared, shared + n, bits};
 }
 
 // Index of the Lloyd–Max centroid nearest to v: the number of boundaries strictly below v (NaN -> 0).
@@ -62,11 +68,17 @@ __device__ inline void turbo_dot_sums(const float* x, const int* idx, int d, con
   *cc_out = warp_sum(cc);
 }
 
-// Assign-and-refit from `start`; leaves the indices in idx (shared, d ints) and returns the scale.
-__device__ inline float turbo_fit_from(const float* x, int* idx, int d, const TurboCodebook& cb, float start,
-                                       int lane) {
+struct TurboFit {
+  float scale = 0.0f;
+  double captured = -1.0;  // energy the indices capture, <x,c>^2/<c,c> (-1 when the fit is degenerate)
+};
+
+// Assign-and-refit from `start`; leaves the indices in idx (shared, d ints). The last refit's sums are
+// over the final indices, so they also give the captured energy (no extra reduction).
+__device__ inline TurboFit turbo_fit_from(const float* x, int* idx, int d, const TurboCodebook& cb, float start,
+                                          int lane) {
+  double xc = 0.0, cc = 0.0;
   auto refit = [&]() {
-    double xc, cc;
     turbo_dot_sums(x, idx, d, cb, lane, &xc, &cc);
     return cc > 0.0 ? float(xc / cc) : 0.0f;
   };
@@ -86,15 +98,7 @@ __device__ inline float turbo_fit_from(const float* x, int* idx, int d, const Tu
     if (!__any_sync(0xffffffffu, changed)) break;
     s = refit();
   }
-  return s;
-}
-
-// Energy the fitted indices capture, <x,c>^2/<c,c> (-1 when the fit is degenerate).
-__device__ inline double turbo_captured(const float* x, const int* idx, int d, const TurboCodebook& cb, float scale,
-                                        int lane) {
-  double xc, cc;
-  turbo_dot_sums(x, idx, d, cb, lane, &xc, &cc);
-  return cc > 0.0 && scale > 0.0f ? xc * xc / cc : -1.0;
+  return {s, cc > 0.0 && s > 0.0f ? xc * xc / cc : -1.0};
 }
 
 // Writes the block: fp16 scale, then the indices packed `bits` per element, 8 elements per `bits` bytes.
