@@ -56,6 +56,9 @@ namespace cuda {
 CudaOps::CudaOps() {
   KVANT_CUDA_CHECK(cudaSetDevice(0));
   KVANT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  KVANT_CUDA_CHECK(cudaStreamCreateWithFlags(&side_stream_, cudaStreamNonBlocking));
+  KVANT_CUDA_CHECK(cudaEventCreateWithFlags(&fork_event_, cudaEventDisableTiming));
+  KVANT_CUDA_CHECK(cudaEventCreateWithFlags(&join_event_, cudaEventDisableTiming));
   KVANT_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm_, cudaDevAttrMultiProcessorCount, 0));
   const char* env = std::getenv("KVANT_CUDA_GRAPHS");
   graphs_enabled_ = !(env && std::string(env) == "0");
@@ -85,6 +88,9 @@ CudaOps::~CudaOps() {
   if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
   if (graph_) cudaGraphDestroy(graph_);
   if (host_io_) cudaFreeHost(host_io_);
+  if (fork_event_) cudaEventDestroy(fork_event_);
+  if (join_event_) cudaEventDestroy(join_event_);
+  if (side_stream_) cudaStreamDestroy(side_stream_);
   if (stream_) cudaStreamDestroy(stream_);
 }
 

@@ -91,6 +91,17 @@ class CudaOps final : public Ops {
   void bump_epoch() { ++epoch_; }
 
   cudaStream_t stream_ = nullptr;
+  // Side stream for the deferred turbo_kv encode of a decode step (emit_rope_kv): forked after the RoPE /
+  // window write, joined before anything overwrites the K/V rows it reads (join_side_before_write) and at
+  // the end of every forward.
+  cudaStream_t side_stream_ = nullptr;
+  cudaEvent_t fork_event_ = nullptr, join_event_ = nullptr;
+  bool side_pending_ = false;
+  const void* side_reads_[2] = {nullptr, nullptr};
+  size_t side_read_bytes_ = 0;
+  void join_side_before_write(const void* p, size_t bytes);
+  void launch_matvec_joined(const MatvecArgs& a);
+  void join_side();
   int n_sm_ = 0;
   bool graphs_enabled_ = true;
   std::vector<DeviceBuffer> activations_;

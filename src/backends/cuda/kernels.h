@@ -87,6 +87,10 @@ struct RopeKvArgs {
   float* q = nullptr;
   int n_head = 0;
   bool rope_q = false, rope_k = false, write_kv = false;
+  // Split of the write for decode with a window (the turbo encode leaves the critical path, see
+  // CudaOps::emit_rope_kv): encode_turbo = encode turbo_kv vectors into the compressed cache; encode_rest =
+  // everything else (RoPE, the window ring, non-turbo encodes). Both true: one launch does all.
+  bool encode_turbo = true, encode_rest = true;
   float* k = nullptr;
   const float* v = nullptr;
   int n_rows = 0;

@@ -2,7 +2,8 @@
 // ropes it in shared memory, writes it back, and (K and V) encodes it into the cache at the cell of its
 // position, plus the f16 copy in the recent-token window ring. When K or V is turbo_kv, a second kernel
 // gives each head vector a block of kTurboStarts warps so the scale search runs its starts in parallel
-// (one start per warp) instead of one after another: the encode is on every layer's critical path.
+// (one start per warp) instead of one after another. CudaOps may split a decode write into a launch without
+// the turbo encode (on the critical path) and a turbo-only one (on a side stream): RopeKvArgs flags.
 #include "backends/cuda/kv_device.cuh"
 #include "backends/cuda/turbo_encode.cuh"
 
@@ -91,9 +92,10 @@ __global__ void __launch_bounds__(kTurboStarts * 32) rope_kv_turbo_kernel(RopeKv
   const bool is_k = t < n_kv;
   const int h = is_k ? t : t - n_kv;
   const KvType type = is_k ? a.kv.type_k : a.kv.type_v;
-  const bool turbo = a.write_kv && type != KvType::F32 && type != KvType::F16 && type != KvType::Q8_0 &&
-                     type != KvType::Q4_0;
+  const bool turbo_type = type != KvType::F32 && type != KvType::F16 && type != KvType::Q8_0 && type != KvType::Q4_0;
+  const bool turbo = a.write_kv && a.encode_turbo && turbo_type;
   if (!turbo && warp != 0) return;
+  if (!turbo && !a.encode_rest) return;  // the turbo-only launch: other vectors were done by the first
   const float* src = (is_k ? a.k : a.v) + (size_t(r) * n_kv + h) * d;
   for (int i = lane; i < d; i += 32) x[i] = src[i];
   // Every warp must have read k before warp 0 writes the roped k back over it.
@@ -108,7 +110,7 @@ __global__ void __launch_bounds__(kTurboStarts * 32) rope_kv_turbo_kernel(RopeKv
   }
   if (!a.write_kv) return;
   const size_t cell = size_t(pos);
-  if (a.kv.window > 0 && warp == 0) {
+  if (a.kv.window > 0 && warp == 0 && a.encode_rest) {
     uint8_t* ring = is_k ? a.layer.k_win : a.layer.v_win;
     uint16_t* w = reinterpret_cast<uint16_t*>(ring + (size_t(h) * a.kv.ring_slots + cell % a.kv.ring_slots) * 2 * d);
     for (int i = lane; i < d; i += 32) w[i] = float_to_half_bits(x[i]);
@@ -116,6 +118,7 @@ __global__ void __launch_bounds__(kTurboStarts * 32) rope_kv_turbo_kernel(RopeKv
   const size_t bytes = is_k ? a.kv.k_bytes : a.kv.v_bytes;
   uint8_t* dst = (is_k ? a.layer.k : a.layer.v) + (size_t(h) * a.kv.n_ctx + cell) * bytes;
   if (!turbo) {
+    if (turbo_type) return;  // encoded by the turbo-only launch
     warp_encode(type, is_k ? a.kv.rotate_k : a.kv.rotate_v, d, x, idx, block, a.tables, lane);
     __syncwarp();
     for (size_t i = lane; i < bytes; i += 32) dst[i] = block[i];
