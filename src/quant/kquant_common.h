@@ -4,6 +4,7 @@
 
 #include <cassert>
 #include <cstdint>
+#include <cstring>
 
 #include "quant/kquant_blocks.h"
 
@@ -46,6 +47,20 @@ void quantize_superblock_symmetric(const float* x, int qmin, int qmax, int code_
 // Q4_K/Q5_K: sb's 8 scales and mins (0..63) to and from the 12-byte packing of kquant_blocks.h.
 void pack_scale_min_k4(const SuperBlock& sb, uint8_t* packed);
 void unpack_scale_min_k4(const uint8_t* packed, SuperBlock* sb);
+
+// The same 8 scales and 8 mins as bytes (sub-block s in byte s of *scales / *mins), decoded from the 12
+// packed bytes with 32-bit word operations (the SIMD kernels' form of unpack_scale_min_k4).
+inline void unpack_scales_mins_k4_bytes(const uint8_t* q, uint64_t* scales, uint64_t* mins) {
+  uint32_t w0, w1, w2;
+  std::memcpy(&w0, q, 4);
+  std::memcpy(&w1, q + 4, 4);
+  std::memcpy(&w2, q + 8, 4);
+  const uint32_t low6 = 0x3F3F3F3F, low4 = 0x0F0F0F0F, low2 = 0x03030303;
+  const uint32_t sc_hi = (w2 & low4) | (((w0 >> 6) & low2) << 4);         // scales 4..7
+  const uint32_t mn_hi = ((w2 >> 4) & low4) | (((w1 >> 6) & low2) << 4);  // mins 4..7
+  *scales = uint64_t(w0 & low6) | (uint64_t(sc_hi) << 32);
+  *mins = uint64_t(w1 & low6) | (uint64_t(mn_hi) << 32);
+}
 
 // Row kernels of the QuantTraits table, built from a format's two block converters:
 //   void Unpack(const Block&, SuperBlock*)     — packed block to integers

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backends/cuda/cuda_backend.h"
+#include "quant/quant.h"
 
 namespace kvant::test {
 
@@ -58,6 +59,27 @@ inline std::vector<float> random_normal(size_t n, uint64_t seed, float stddev = 
   std::vector<float> v(n);
   for (float& x : v) x = dist(rng);
   return v;
+}
+
+// n_out rows of N(0, 0.05^2) values quantised row by row to `type`, and the rows dequantised again
+// (the exact weights a kernel must reproduce).
+struct QuantisedRows {
+  std::vector<uint8_t> bytes;
+  std::vector<float> deq;  // [n_out][n_in]
+  size_t row_bytes = 0;
+};
+inline QuantisedRows quantised_random_rows(GgmlType type, int n_in, int n_out, uint64_t seed) {
+  const QuantTraits* t = quant_traits(type);
+  QuantisedRows w;
+  w.row_bytes = size_t(n_in / t->block_elems) * t->block_bytes;
+  w.bytes.resize(w.row_bytes * n_out);
+  w.deq.resize(size_t(n_in) * n_out);
+  const std::vector<float> src = random_normal(size_t(n_in) * n_out, seed, 0.05f);
+  for (int r = 0; r < n_out; ++r) {
+    t->quantize_row(src.data() + size_t(r) * n_in, w.bytes.data() + r * w.row_bytes, n_in);
+    t->dequantize_row(w.bytes.data() + r * w.row_bytes, w.deq.data() + size_t(r) * n_in, n_in);
+  }
+  return w;
 }
 
 inline int finish(const char* name) {

@@ -42,18 +42,13 @@ struct HostWeight {
 };
 
 HostWeight make_weight(GgmlType type, int n_in, int n_out, uint64_t seed) {
-  const QuantTraits* t = quant_traits(type);
+  test::QuantisedRows q = test::quantised_random_rows(type, n_in, n_out, seed);
   HostWeight w;
   w.n_in = n_in;
   w.n_out = n_out;
-  w.row_bytes = size_t(n_in / t->block_elems) * t->block_bytes;
-  w.bytes.resize(w.row_bytes * n_out);
-  w.deq.resize(size_t(n_in) * n_out);
-  const std::vector<float> src = test::random_normal(size_t(n_in) * n_out, seed, 0.05f);
-  for (int r = 0; r < n_out; ++r) {
-    t->quantize_row(src.data() + size_t(r) * n_in, w.bytes.data() + r * w.row_bytes, n_in);
-    t->dequantize_row(w.bytes.data() + r * w.row_bytes, w.deq.data() + size_t(r) * n_in, n_in);
-  }
+  w.row_bytes = q.row_bytes;
+  w.bytes = std::move(q.bytes);
+  w.deq = std::move(q.deq);
   return w;
 }
 

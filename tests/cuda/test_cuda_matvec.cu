@@ -33,18 +33,13 @@ struct Weight {
 };
 
 void make_weight(Weight& w, GgmlType type, int n_in, int n_out, uint64_t seed) {
-  const QuantTraits* t = quant_traits(type);
+  test::QuantisedRows q = test::quantised_random_rows(type, n_in, n_out, seed);
   w.type = type;
   w.n_in = n_in;
   w.n_out = n_out;
-  w.row_bytes = size_t(n_in / t->block_elems) * t->block_bytes;
-  w.bytes.resize(w.row_bytes * n_out);
-  w.deq.resize(size_t(n_in) * n_out);
-  const std::vector<float> src = test::random_normal(size_t(n_in) * n_out, seed, 0.05f);
-  for (int r = 0; r < n_out; ++r) {
-    t->quantize_row(src.data() + size_t(r) * n_in, w.bytes.data() + r * w.row_bytes, n_in);
-    t->dequantize_row(w.bytes.data() + r * w.row_bytes, w.deq.data() + size_t(r) * n_in, n_in);
-  }
+  w.row_bytes = q.row_bytes;
+  w.bytes = std::move(q.bytes);
+  w.deq = std::move(q.deq);
   KVANT_CUDA_CHECK(cudaMalloc(&w.dev, w.bytes.size()));
   KVANT_CUDA_CHECK(cudaMemcpy(w.dev, w.bytes.data(), w.bytes.size(), cudaMemcpyHostToDevice));
 }

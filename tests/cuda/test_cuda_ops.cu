@@ -45,17 +45,11 @@ struct HostWeight {
 };
 
 HostWeight make_weight(GgmlType type, int n_in, int n_out, uint64_t seed) {
-  const QuantTraits* t = quant_traits(type);
+  test::QuantisedRows q = test::quantised_random_rows(type, n_in, n_out, seed);
   HostWeight w;
-  const size_t row_bytes = size_t(n_in / t->block_elems) * t->block_bytes;
-  w.bytes.resize(row_bytes * n_out);
-  w.deq.resize(size_t(n_in) * n_out);
-  const std::vector<float> src = test::random_normal(size_t(n_in) * n_out, seed, 0.05f);
-  for (int r = 0; r < n_out; ++r) {
-    t->quantize_row(src.data() + size_t(r) * n_in, w.bytes.data() + r * row_bytes, n_in);
-    t->dequantize_row(w.bytes.data() + r * row_bytes, w.deq.data() + size_t(r) * n_in, n_in);
-  }
-  w.view = {w.bytes.data(), type, n_in, n_out, row_bytes};
+  w.bytes = std::move(q.bytes);
+  w.deq = std::move(q.deq);
+  w.view = {w.bytes.data(), type, n_in, n_out, q.row_bytes};
   return w;
 }
 

@@ -12,6 +12,7 @@
 #include "core/simd_x86.h"
 #include "quant/blocks.h"
 #include "quant/kquant_blocks.h"
+#include "quant/kquant_common.h"
 
 // CMake gives *_avx512.cpp files AVX-512 F/BW/VL/DQ but not VNNI; callers check VNNI at run time.
 #pragma GCC target("avx512vnni")
@@ -39,20 +40,6 @@ inline __m512i select_bits(__m512i mask, __m512i if_set, __m512i if_clear) {
 
 // ---- Q4_K ---------------------------------------------------------------------------------------
 
-// The 8 six-bit scales and 8 six-bit mins of a Q4_K block as bytes (sub-block s in byte s), decoded
-// from the 12 packed bytes (layout of kquant::scale_min_k4) with 32-bit word operations.
-inline void unpack_scales_mins_k4(const uint8_t* q, uint64_t* scales, uint64_t* mins) {
-  uint32_t w0, w1, w2;
-  std::memcpy(&w0, q, 4);
-  std::memcpy(&w1, q + 4, 4);
-  std::memcpy(&w2, q + 8, 4);
-  const uint32_t low6 = 0x3F3F3F3F, low4 = 0x0F0F0F0F, low2 = 0x03030303;
-  const uint32_t sc_hi = (w2 & low4) | (((w0 >> 6) & low2) << 4);         // scales 4..7
-  const uint32_t mn_hi = ((w2 >> 4) & low4) | (((w1 >> 6) & low2) << 4);  // mins 4..7
-  *scales = uint64_t(w0 & low6) | (uint64_t(sc_hi) << 32);
-  *mins = uint64_t(w1 & low6) | (uint64_t(mn_hi) << 32);
-}
-
 // vpshufb controls spreading 8 int16 scales (one 128-bit lane, repeated in all four) for step j: the
 // low 256 bits get scale 2j in every int16, the high 256 bits scale 2j + 1.
 inline __m512i q4k_scale_spread(int j) {
@@ -77,7 +64,7 @@ float dot_q4_K(int64_t n, const void* wv, const void* av) {
     const block_q4_K& wb = w[ib];
     const block_q8_K& ab = a[ib];
     uint64_t sc8, mn8;
-    unpack_scales_mins_k4(wb.scales, &sc8, &mn8);
+    kquant::unpack_scales_mins_k4_bytes(wb.scales, &sc8, &mn8);
     // Min term: m_s * (bsum 2s + bsum 2s+1) from mins duplicated into int16 pairs.
     const __m128i mn = _mm_cvtsi64_si128(int64_t(mn8));
     const __m256i min_prod = _mm256_madd_epi16(load32(ab.bsums), _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mn, mn)));

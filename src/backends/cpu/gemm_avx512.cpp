@@ -12,6 +12,7 @@
 #include "backends/cpu/gemm.h"
 #include "quant/blocks.h"
 #include "quant/kquant_blocks.h"
+#include "quant/kquant_common.h"
 #include "core/simd_x86.h"
 
 #pragma GCC target("avx512vnni")
@@ -132,19 +133,6 @@ void pack_q8_K_sums(int64_t n_in, uint8_t* row) {
   }
 }
 
-// The 8 six-bit scales and 8 six-bit mins of a Q4_K/Q5_K block as bytes (sub-block s in byte s), the
-// layout of kquant::scale_min_k4 decoded with 32-bit word operations instead of per-element shifts.
-inline void unpack_scales_mins_k4(const uint8_t* q, uint64_t* scales, uint64_t* mins) {
-  uint32_t w0, w1, w2;
-  std::memcpy(&w0, q, 4);
-  std::memcpy(&w1, q + 4, 4);
-  std::memcpy(&w2, q + 8, 4);
-  const uint32_t low6 = 0x3F3F3F3F, low4 = 0x0F0F0F0F, low2 = 0x03030303;
-  const uint32_t sc_hi = (w2 & low4) | (((w0 >> 6) & low2) << 4);         // scales 4..7
-  const uint32_t mn_hi = ((w2 >> 4) & low4) | (((w1 >> 6) & low2) << 4);  // mins 4..7
-  *scales = uint64_t(w0 & low6) | (uint64_t(sc_hi) << 32);
-  *mins = uint64_t(w1 & low6) | (uint64_t(mn_hi) << 32);
-}
 
 // Q4_K / Q5_K: Σ_b d_a (d Σ_sub sc Σ q a) − Σ_b Σ_sub (dmin m_sub)(d_a bsum_sub).
 template <bool kFiveBit, int MR, int NR>
@@ -169,7 +157,7 @@ void tile_q45_K(int64_t n_in, const uint8_t* w0, size_t w_stride, const uint8_t*
     __m256 min_scaled[MR];
     for (int i = 0; i < MR; ++i) {
       uint64_t sc8, mn8;
-      unpack_scales_mins_k4(w[i][ib].scales, &sc8, &mn8);
+      kquant::unpack_scales_mins_k4_bytes(w[i][ib].scales, &sc8, &mn8);
       const __m256i sc32 = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(int64_t(sc8)));
       _mm256_store_si256(reinterpret_cast<__m256i*>(scale_pairs[i]), _mm256_or_si256(sc32, _mm256_slli_epi32(sc32, 16)));
       min_scaled[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(int64_t(mn8)))),

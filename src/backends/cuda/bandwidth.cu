@@ -12,10 +12,7 @@ namespace {
 __global__ void read_kernel(const uint4* data, size_t n, unsigned* sink) {
   uint32_t acc = 0;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
-    uint4 v;
-    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-                 : "l"(data + i));
+    const uint4 v = cuda::ld_stream(data + i);
     acc ^= v.x ^ v.y ^ v.z ^ v.w;
   }
   if (acc == 0x9E3779B9u) atomicAdd(sink, 1u);  // keeps the loads observable; practically never true

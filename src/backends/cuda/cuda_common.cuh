@@ -61,6 +61,15 @@ __device__ __forceinline__ float bf16_bits_to_float(uint16_t b) { return __uint_
 // Unaligned little-endian 16-bit load (blocks of 18/34/210 bytes leave fields 2-byte aligned at best).
 __device__ __forceinline__ uint16_t load_u16(const uint8_t* p) { return uint16_t(p[0] | (uint16_t(p[1]) << 8)); }
 
+// 16-byte load that bypasses L1 (weights and benchmark buffers are read once; L1 keeps what is reused).
+__device__ __forceinline__ uint4 ld_stream(const void* p) {
+  uint4 v;
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(p));
+  return v;
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;

@@ -12,6 +12,16 @@ namespace {
 
 constexpr int kWarps = 4;
 
+// RoPE in place of query head h of row r, through the warp's shared scratch x (head_dim floats).
+__device__ void rope_query_head(const RopeKvArgs& a, int r, int h, int pos, float* x, int lane) {
+  const int d = a.rope.head_dim;
+  float* q = a.q + (size_t(r) * a.n_head + h) * d;
+  for (int i = lane; i < d; i += 32) x[i] = q[i];
+  __syncwarp();
+  rope_shared(x, pos, a.rope, lane);
+  for (int i = lane; i < d; i += 32) q[i] = x[i];
+}
+
 __global__ void __launch_bounds__(kWarps * 32) rope_kv_kernel(RopeKvArgs a, int tasks_per_row) {
   extern __shared__ float smem[];  // per warp: x[d] floats, idx[d] ints, the encoded block (<= 4d bytes)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -26,14 +36,7 @@ __global__ void __launch_bounds__(kWarps * 32) rope_kv_kernel(RopeKvArgs a, int 
   const int pos = a.positions[r];
   const int n_kv = a.kv.n_head_kv;
   const int n_q = a.rope_q ? a.n_head : 0;
-  if (t < n_q) {  // query head: RoPE in place
-    float* q = a.q + (size_t(r) * a.n_head + t) * d;
-    for (int i = lane; i < d; i += 32) x[i] = q[i];
-    __syncwarp();
-    rope_shared(x, pos, a.rope, lane);
-    for (int i = lane; i < d; i += 32) q[i] = x[i];
-    return;
-  }
+  if (t < n_q) return rope_query_head(a, r, t, pos, x, lane);
   t -= n_q;
   const bool is_k = t < n_kv;
   const int h = is_k ? t : t - n_kv;
@@ -79,13 +82,8 @@ __global__ void __launch_bounds__(kTurboStarts * 32) rope_kv_turbo_kernel(RopeKv
   const int pos = a.positions[r];
   const int n_kv = a.kv.n_head_kv;
   const int n_q = a.rope_q ? a.n_head : 0;
-  if (t < n_q) {  // query head: RoPE in place (warp 0)
-    if (warp != 0) return;
-    float* q = a.q + (size_t(r) * a.n_head + t) * d;
-    for (int i = lane; i < d; i += 32) x[i] = q[i];
-    __syncwarp();
-    rope_shared(x, pos, a.rope, lane);
-    for (int i = lane; i < d; i += 32) q[i] = x[i];
+  if (t < n_q) {  // query head: warp 0 alone
+    if (warp == 0) rope_query_head(a, r, t, pos, x, lane);
     return;
   }
   t -= n_q;

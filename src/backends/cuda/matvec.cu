@@ -30,15 +30,6 @@ struct Tile {
   static_assert(kBytes % 16 == 0 && kElems % 128 == 0, "tile must be 16-byte and 128-element whole");
 };
 
-// 16-byte load that bypasses L1 (weights are read once; L1 keeps the activations).
-__device__ __forceinline__ uint4 ld_stream(const uint4* p) {
-  uint4 v;
-  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-      : "l"(p));
-  return v;
-}
-
 // Loads `bytes` bytes at src (16-byte aligned, bytes a multiple of 16) into the lanes' registers: lane l
 // holds 16-byte pieces l, l+32, ...
 template <int L>

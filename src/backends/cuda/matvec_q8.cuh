@@ -15,15 +15,6 @@ namespace kvant::cuda::q8 {
 constexpr int kWarps = 8;        // warps per block
 constexpr int kStagePad = 16;    // bytes past a stage the 2-byte-aligned word loads may touch
 
-// 16-byte load that bypasses L1 (weights are read once).
-__device__ __forceinline__ uint4 ld_stream(const uint8_t* p) {
-  uint4 v;
-  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-      : "l"(p));
-  return v;
-}
-
 // ---- weight decoders: item `it` of a tile staged at s (16-byte aligned) -> int8x4 words + scales ----
 
 // N little-endian words from byte offset o (o even) of shared s: aligned loads and funnel shifts.
