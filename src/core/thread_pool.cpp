@@ -73,6 +73,19 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   job_ = nullptr;
 }
 
+void ThreadPool::parallel_chunks(int64_t n, int64_t chunk, const std::function<void(int64_t, int64_t, unsigned)>& fn) {
+  if (n <= 0) return;
+  chunk = std::max<int64_t>(1, chunk);
+  const int64_t n_chunks = (n + chunk - 1) / chunk;
+  std::atomic<int64_t> next{0};
+  parallel_for(std::min<int64_t>(n_threads_, n_chunks), [&](int64_t, int64_t, unsigned thread) {
+    for (int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < n_chunks;
+         c = next.fetch_add(1, std::memory_order_relaxed)) {
+      fn(c * chunk, std::min(n, (c + 1) * chunk), thread);
+    }
+  });
+}
+
 void ThreadPool::worker_loop(unsigned index) {
   uint64_t seen = 0;
   for (;;) {

@@ -1,5 +1,6 @@
 // core/thread_pool.h — one persistent pool of worker threads; parallel_for splits [0, n) statically
-// into one contiguous range per thread and returns when all ranges are done (one barrier per call).
+// into one contiguous range per thread, parallel_chunks hands out fixed-size chunks from an atomic
+// counter; both return when all work is done (one barrier per call).
 // Workers spin briefly on an atomic generation counter before sleeping, so back-to-back ops (a decode
 // step is dozens of them) do not pay a sleep/wake round trip each.
 #pragma once
@@ -26,6 +27,11 @@ class ThreadPool {
   // min_per_thread: the smallest range worth a thread (tiny ops run on the calling thread alone).
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, unsigned)>& fn,
                     int64_t min_per_thread = 1);
+
+  // Calls fn(begin, end, thread_index) for chunks of `chunk` items (the last may be shorter) handed out
+  // from an atomic counter: threads that finish early take more, so one slow thread (a busy core, a VM
+  // steal) does not hold up the op. Same barrier as parallel_for.
+  void parallel_chunks(int64_t n, int64_t chunk, const std::function<void(int64_t, int64_t, unsigned)>& fn);
 
   // Physical cores when known, else hardware_concurrency.
   static unsigned default_threads();

@@ -1,5 +1,6 @@
 // tests/unit/test_thread_pool.cpp — ThreadPool covers every index exactly once, across many
-// back-to-back calls (the spin/sleep hand-off), with uneven sizes and more threads than items.
+// back-to-back calls (the spin/sleep hand-off), with uneven sizes and more threads than items; chunked
+// hand-out (parallel_chunks) likewise.
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -23,6 +24,27 @@ TEST(ThreadPool, EveryIndexExactlyOnceOverManyCalls) {
         });
       }
       for (auto& h : hits) ASSERT_EQ(h.load(), 200);
+    }
+  }
+}
+
+TEST(ThreadPool, ChunksCoverEveryIndexOnceWithinChunkBounds) {
+  for (unsigned threads : {1u, 2u, 5u}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {int64_t(1), int64_t(7), int64_t(64), int64_t(1001)}) {
+      for (int64_t chunk : {int64_t(1), int64_t(3), int64_t(64), int64_t(5000)}) {
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+        for (int call = 0; call < 50; ++call) {
+          pool.parallel_chunks(n, chunk, [&](int64_t b, int64_t e, unsigned t) {
+            EXPECT_LT(t, threads);
+            EXPECT_EQ(b % chunk, 0) << "chunk starts on a chunk boundary";
+            EXPECT_LE(e - b, chunk);
+            EXPECT_TRUE(e - b == chunk || e == n) << "only the last chunk is short";
+            for (int64_t i = b; i < e; ++i) hits[size_t(i)].fetch_add(1);
+          });
+        }
+        for (auto& h : hits) ASSERT_EQ(h.load(), 50) << "n " << n << " chunk " << chunk;
+      }
     }
   }
 }

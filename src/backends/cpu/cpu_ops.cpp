@@ -25,17 +25,35 @@ void CpuOps::embed(const WeightView& table, const int32_t* tokens, int n, float*
 
 void CpuOps::rmsnorm(const float* x, const WeightView& weight, int n_rows, int dim, float eps, float* out) {
   const float* w = static_cast<const float*>(weight.data);
-  for (int r = 0; r < n_rows; ++r) {
-    const float* xr = x + size_t(r) * dim;
-    float* o = out + size_t(r) * dim;
-    double sum = 0.0;  // ggml accumulates the sum of squares in double (ggml_float)
-    for (int i = 0; i < dim; ++i) sum += double(xr[i]) * double(xr[i]);
-    const float scale = 1.0f / std::sqrt(float(sum / dim) + eps);
-    for (int i = 0; i < dim; ++i) o[i] = (xr[i] * scale) * w[i];
-  }
+  pool_.parallel_for(n_rows, [&](int64_t begin, int64_t end, unsigned) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* xr = x + size_t(r) * dim;
+      float* o = out + size_t(r) * dim;
+      double sum = 0.0;  // ggml accumulates the sum of squares in double (ggml_float)
+      for (int i = 0; i < dim; ++i) sum += double(xr[i]) * double(xr[i]);
+      const float scale = 1.0f / std::sqrt(float(sum / dim) + eps);
+      for (int i = 0; i < dim; ++i) o[i] = (xr[i] * scale) * w[i];
+    }
+  }, std::max<int64_t>(1, kMinWorkPerThread / dim));
 }
 
 void CpuOps::matmul(const WeightView& w, const float* x, int n_rows, float* y) {
+  if (n_rows >= kAmxMinRows && gemm::amx::available(w.type)) {
+    // Prefill on AMX tiles: activations packed once (16-row tiles, in parallel), then 16-column weight
+    // tiles handed out from an atomic counter; each decodes its weight rows once for all row tiles.
+    const size_t packed_bytes = gemm::amx::packed_bytes(w.type, w.n_in, n_rows);
+    if (activations_.size() < packed_bytes) activations_.resize(packed_bytes);
+    uint8_t* packed = activations_.data();
+    const int n_row_tiles = (n_rows + 15) / 16;
+    pool_.parallel_for(n_row_tiles, [&](int64_t begin, int64_t end, unsigned) {
+      gemm::amx::pack_row_tiles(w.type, x, w.n_in, n_rows, int(begin), int(end), packed);
+    }, std::max<int64_t>(1, kMinWorkPerThread / (16 * w.n_in)));
+    pool_.parallel_chunks((w.n_out + 15) / 16, 1, [&](int64_t t, int64_t, unsigned) {
+      gemm::amx::compute_column_tile(w.type, w.row(0), w.row_bytes, w.n_in, w.n_out, t * 16, packed, n_rows, y,
+                                     w.n_out);
+    });
+    return;
+  }
   if (n_rows >= 4 && gemm::available(w.type)) {
     // Prefill: activations packed once, then kActTile x kOutTile tiles of y handed out from an atomic
     // counter (activation-tile major, so all threads share one activation tile in cache).
@@ -51,16 +69,11 @@ void CpuOps::matmul(const WeightView& w, const float* x, int n_rows, float* y) {
     constexpr int64_t kOutTile = 16;
     const int64_t n_act_tiles = (n_rows + kActTile - 1) / kActTile;
     const int64_t n_out_tiles = (w.n_out + kOutTile - 1) / kOutTile;
-    const int64_t n_tiles = n_act_tiles * n_out_tiles;
-    std::atomic<int64_t> next{0};
-    pool_.parallel_for(int64_t(pool_.size()), [&](int64_t, int64_t, unsigned) {
-      for (int64_t t = next.fetch_add(1, std::memory_order_relaxed); t < n_tiles;
-           t = next.fetch_add(1, std::memory_order_relaxed)) {
-        const int r0 = int(t / n_out_tiles) * kActTile, r1 = std::min(n_rows, r0 + kActTile);
-        const int64_t j0 = (t % n_out_tiles) * kOutTile, j1 = std::min(w.n_out, j0 + kOutTile);
-        gemm::compute_tile(w.type, w.row(0), w.row_bytes, w.n_in, packed, packed_bytes, r0, r1, j0, j1, y, w.n_out);
-      }
-    }, 1);
+    pool_.parallel_chunks(n_act_tiles * n_out_tiles, 1, [&](int64_t t, int64_t, unsigned) {
+      const int r0 = int(t / n_out_tiles) * kActTile, r1 = std::min(n_rows, r0 + kActTile);
+      const int64_t j0 = (t % n_out_tiles) * kOutTile, j1 = std::min(w.n_out, j0 + kOutTile);
+      gemm::compute_tile(w.type, w.row(0), w.row_bytes, w.n_in, packed, packed_bytes, r0, r1, j0, j1, y, w.n_out);
+    });
     return;
   }
   const QuantTraits* traits = quant_traits(w.type);
@@ -79,7 +92,11 @@ void CpuOps::matmul(const WeightView& w, const float* x, int n_rows, float* y) {
   const VecDotX4Fn dot4 = best_vec_dot_x4(w.type);  // one weight-row load serves 4 activation rows
   // Activation rows are taken kRowTile at a time so they stay in cache while the weight rows stream.
   constexpr int kRowTile = 32;
-  pool_.parallel_for(n_out, [&](int64_t begin, int64_t end, unsigned) {
+  // Output rows go out in chunks from an atomic counter (about 4 per thread, at least the smallest range
+  // worth a thread), so a thread slowed by a busy core or a VM steal does not stall the whole op.
+  const int64_t min_rows = std::max<int64_t>(1, kMinWorkPerThread / (n_in * n_rows));
+  const int64_t chunk = std::max<int64_t>(min_rows, n_out / (4 * int64_t(pool_.size())));
+  pool_.parallel_chunks(n_out, chunk, [&](int64_t begin, int64_t end, unsigned) {
     for (int r0 = 0; r0 < n_rows; r0 += kRowTile) {
       const int r1 = std::min(n_rows, r0 + kRowTile);
       for (int64_t j = begin; j < end; ++j) {
@@ -95,44 +112,50 @@ void CpuOps::matmul(const WeightView& w, const float* x, int n_rows, float* y) {
         for (; r < r1; ++r) y[size_t(r) * n_out + j] = dot(n_in, wrow, act + size_t(r) * act_row_bytes);
       }
     }
-  }, std::max<int64_t>(1, kMinWorkPerThread / (n_in * n_rows)));
+  });
 }
 
 void CpuOps::rope(float* x, int n_rows, int n_heads, const int32_t* positions, const RopeConfig& cfg) {
   const int half = cfg.rope_dim / 2;
   const float theta_scale = std::pow(cfg.freq_base, -2.0f / float(cfg.rope_dim));
-  std::vector<float> cos_t(half), sin_t(half);
-  for (int r = 0; r < n_rows; ++r) {
-    // theta_i = pos * scale * base^(-2i/rope_dim) / factor_i, built by repeated multiplication as ggml does.
-    float theta = float(positions[r]) * cfg.freq_scale;
-    for (int i = 0; i < half; ++i) {
-      const float t = cfg.freq_factors ? theta / cfg.freq_factors[i] : theta;
-      cos_t[i] = std::cos(t);
-      sin_t[i] = std::sin(t);
-      theta *= theta_scale;
-    }
-    for (int h = 0; h < n_heads; ++h) {
-      float* v = x + (size_t(r) * n_heads + h) * cfg.head_dim;
+  pool_.parallel_for(n_rows, [&](int64_t begin, int64_t end, unsigned) {
+    std::vector<float> cos_t(half), sin_t(half);
+    for (int64_t r = begin; r < end; ++r) {
+      // theta_i = pos * scale * base^(-2i/rope_dim) / factor_i, built by repeated multiplication as ggml does.
+      float theta = float(positions[r]) * cfg.freq_scale;
       for (int i = 0; i < half; ++i) {
-        const int i0 = cfg.ordering == RopeOrdering::Normal ? 2 * i : i;
-        const int i1 = cfg.ordering == RopeOrdering::Normal ? 2 * i + 1 : i + half;
-        const float x0 = v[i0], x1 = v[i1];
-        v[i0] = x0 * cos_t[i] - x1 * sin_t[i];
-        v[i1] = x0 * sin_t[i] + x1 * cos_t[i];
+        const float t = cfg.freq_factors ? theta / cfg.freq_factors[i] : theta;
+        cos_t[i] = std::cos(t);
+        sin_t[i] = std::sin(t);
+        theta *= theta_scale;
+      }
+      for (int h = 0; h < n_heads; ++h) {
+        float* v = x + (size_t(r) * n_heads + h) * cfg.head_dim;
+        for (int i = 0; i < half; ++i) {
+          const int i0 = cfg.ordering == RopeOrdering::Normal ? 2 * i : i;
+          const int i1 = cfg.ordering == RopeOrdering::Normal ? 2 * i + 1 : i + half;
+          const float x0 = v[i0], x1 = v[i1];
+          v[i0] = x0 * cos_t[i] - x1 * sin_t[i];
+          v[i1] = x0 * sin_t[i] + x1 * cos_t[i];
+        }
       }
     }
-  }
+  }, std::max<int64_t>(1, kMinWorkPerThread / (int64_t(n_heads) * cfg.head_dim * 4)));
 }
 
 void CpuOps::swiglu(const float* gate, const float* up, int64_t n, float* out) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    out[i] = g / (1.0f + std::exp(-g)) * up[i];
-  }
+  pool_.parallel_for(n, [&](int64_t begin, int64_t end, unsigned) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float g = gate[i];
+      out[i] = g / (1.0f + std::exp(-g)) * up[i];
+    }
+  }, kMinWorkPerThread / 4);
 }
 
 void CpuOps::add(float* x, const float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+  pool_.parallel_for(n, [&](int64_t begin, int64_t end, unsigned) {
+    for (int64_t i = begin; i < end; ++i) x[i] += y[i];
+  }, kMinWorkPerThread);
 }
 
 }  // namespace kvant

@@ -11,6 +11,8 @@ namespace kvant {
 
 // Multiply-adds below which an op is not worth splitting across threads (a wake-up costs ~µs).
 inline constexpr int64_t kMinWorkPerThread = 1 << 16;
+// Activation rows from which a matmul runs on AMX tiles (one full 16-row tile) when the CPU has them.
+inline constexpr int kAmxMinRows = 16;
 
 class CpuOps final : public Ops {
  public:

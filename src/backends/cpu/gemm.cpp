@@ -1,7 +1,15 @@
 // backends/cpu/gemm.cpp — start-up ISA check and dispatch for the prefill GEMM kernels (gemm_avx512.cpp).
 #include "backends/cpu/gemm.h"
 
+#include <cstdlib>
+
 #include "quant/quant.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace kvant::gemm {
 
@@ -19,7 +27,37 @@ bool cpu_has_avx512_vnni() {
   return false;
 #endif
 }
+
+#if defined(__x86_64__) && defined(KVANT_HAVE_AMX)
+// AMX-TILE and AMX-INT8 in CPUID leaf 7, then Linux's permission for the tile data state, which a
+// process must request before its first tile instruction (arch_prctl ARCH_REQ_XCOMP_PERM).
+bool cpu_has_amx_int8() {
+  static const bool has = [] {
+    const char* off = std::getenv("KVANT_NO_AMX");
+    if (off != nullptr && off[0] != '\0' && off[0] != '0') return false;
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid_max(0, nullptr) < 7) return false;
+    __cpuid_count(7, 0, eax, ebx, ecx, edx);
+    const bool tile = (edx >> 24) & 1u, int8 = (edx >> 25) & 1u;
+    if (!tile || !int8 || !cpu_has_avx512_vnni()) return false;
+    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtileData = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtileData) == 0;
+  }();
+  return has;
+}
+#endif
 }  // namespace
+
+namespace amx {
+bool available(GgmlType weight_type) {
+#if defined(__x86_64__) && defined(KVANT_HAVE_AMX)
+  return cpu_has_amx_int8() && has_kernel(weight_type);
+#else
+  (void)weight_type;
+  return false;
+#endif
+}
+}  // namespace amx
 
 bool available(GgmlType weight_type) {
 #if defined(__x86_64__)
