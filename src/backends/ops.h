@@ -75,6 +75,11 @@ class Ops {
   // y[r] = W · x[r]; activations are converted to the weight's dot type once per row.
   //                                                     x: [n_rows][w.n_in], y: [n_rows][w.n_out]
   virtual void matmul(const WeightView& w, const float* x, int n_rows, float* y) = 0;
+  // y[k] = w[k] · x for k < n: several projections of the same input rows (Q/K/V, gate/up). A backend may
+  // run them as one op (one activation conversion, one barrier); the default is n matmul calls.
+  virtual void matmul_same_input(const WeightView* const* w, float* const* y, int n, const float* x, int n_rows) {
+    for (int k = 0; k < n; ++k) matmul(*w[k], x, n_rows, y[k]);
+  }
   // Rotates each head of each row in place at positions[r].            x: [n_rows][n_heads*head_dim]
   virtual void rope(float* x, int n_rows, int n_heads, const int32_t* positions, const RopeConfig& cfg) = 0;
   // Writes K and V rows into the cache at cells for positions[r] (encoding to the cache's types).

@@ -101,9 +101,10 @@ void llama_forward(const LlamaWeights& w, Ops& ops, KvCache& cache, const int32_
 
     // Attention block: norm -> Q/K/V -> RoPE(Q, K) -> write K/V to the cache -> attend -> output proj.
     ops.rmsnorm(s.x, l.attn_norm, n, E, hp.rms_eps, s.xn);
-    ops.matmul(l.wq, s.xn, n, s.q);   // q: [n][n_head*head_dim]
-    ops.matmul(l.wk, s.xn, n, s.k);   // k: [n][n_head_kv*head_dim]
-    ops.matmul(l.wv, s.xn, n, s.v);   // v: [n][n_head_kv*head_dim]
+    // q: [n][n_head*head_dim], k and v: [n][n_head_kv*head_dim]
+    const WeightView* qkv[] = {&l.wq, &l.wk, &l.wv};
+    float* const qkv_out[] = {s.q, s.k, s.v};
+    ops.matmul_same_input(qkv, qkv_out, 3, s.xn, n);
     ops.rope(s.q, n, int(hp.n_head), positions, rope);
     ops.rope(s.k, n, int(hp.n_head_kv), positions, rope);
     ops.kv_write(cache, int(il), s.k, s.v, n, positions);
@@ -113,8 +114,9 @@ void llama_forward(const LlamaWeights& w, Ops& ops, KvCache& cache, const int32_
 
     // Feed-forward block: norm -> SwiGLU(gate, up) -> down.
     ops.rmsnorm(s.x, l.ffn_norm, n, E, hp.rms_eps, s.xn);
-    ops.matmul(l.ffn_gate, s.xn, n, s.gate);  // [n][n_ff]
-    ops.matmul(l.ffn_up, s.xn, n, s.up);      // [n][n_ff]
+    const WeightView* gate_up[] = {&l.ffn_gate, &l.ffn_up};
+    float* const gate_up_out[] = {s.gate, s.up};  // [n][n_ff] each
+    ops.matmul_same_input(gate_up, gate_up_out, 2, s.xn, n);
     ops.swiglu(s.gate, s.up, int64_t(n) * hp.n_ff, s.gate);
     ops.matmul(l.ffn_down, s.gate, n, s.proj);
     ops.add(s.x, s.proj, int64_t(n) * E);

@@ -1,8 +1,11 @@
 // runtime/session.cpp — Session: KV cache creation from params, batched evaluation, logits.
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 
 #include "backends/cpu/cpu_ops.h"
 #include "backends/cuda/cuda_backend.h"
+#include "backends/profiling_ops.h"
 #include "kv/kv_cache.h"
 #include "kv/kv_serialize.h"
 #include "runtime/fingerprint.h"
@@ -91,7 +94,15 @@ Expected<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> 
   const uint64_t device_bytes = model->info().weight_bytes + cache->bytes_per_token() * config.n_ctx + cache->window_bytes();
   auto ops = make_backend(p.backend, p.n_threads, device_bytes);
   if (!ops) return ops.status().with_context(model->info().path);
-  auto impl = std::make_unique<Impl>(std::move(model), p, std::move(ops).value(), std::move(cache).value());
+  std::unique_ptr<Ops> backend = std::move(ops).value();
+  if (const char* profile = std::getenv("KVANT_PROFILE"); profile != nullptr && profile[0] != '\0') {
+    if (std::string(backend->name()) == "cpu") {
+      backend = make_profiling_ops(std::move(backend));
+    } else {
+      std::fprintf(stderr, "KVANT_PROFILE: ignored for the %s backend (its ops run asynchronously)\n", backend->name());
+    }
+  }
+  auto impl = std::make_unique<Impl>(std::move(model), p, std::move(backend), std::move(cache).value());
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
 

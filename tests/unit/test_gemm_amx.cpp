@@ -91,7 +91,7 @@ TEST(GemmAmx, TilesMatchScalarReference) {
   }
   if (gemm::amx::available(GgmlType::Q8_0)) check_type(GgmlType::Q8_0, 2080, 17, 16, 4);  // odd group count (65)
   if (gemm::amx::available(GgmlType::Q4_0)) check_type(GgmlType::Q4_0, 96, 16, 17, 5);    // 3 groups
-  if (!any) GTEST_SKIP() << "CPU lacks AMX-INT8 (or the OS refused the tile state, or KVANT_NO_AMX is set); AMX GEMM not exercised";
+  if (!any) GTEST_SKIP() << "CPU lacks AMX-INT8 (or the OS refused the tile state, or KVANT_MAX_ISA is below amx); AMX GEMM not exercised";
 }
 
 TEST(GemmAmx, UnsupportedFormatsAreNotOffered) {

@@ -76,43 +76,86 @@ void CpuOps::matmul(const WeightView& w, const float* x, int n_rows, float* y) {
     });
     return;
   }
-  const QuantTraits* traits = quant_traits(w.type);
-  const GgmlType act_type = traits->vec_dot_type;
-  const QuantTraits* act_traits = quant_traits(act_type);
-  const size_t act_row_bytes = size_t(w.n_in / act_traits->block_elems) * act_traits->block_bytes;
-  if (activations_.size() < act_row_bytes * size_t(n_rows)) activations_.resize(act_row_bytes * size_t(n_rows));
+  const uint8_t* act = quantize_rows(w, x, n_rows);
+  const int64_t chunk = row_chunk(w, n_rows);
+  pool_.parallel_chunks(w.n_out, chunk, [&](int64_t begin, int64_t end, unsigned) {
+    dot_rows(w, act, n_rows, begin, end, y, w.n_out);
+  });
+}
+
+void CpuOps::matmul_same_input(const WeightView* const* w, float* const* y, int n, const float* x, int n_rows) {
+  bool one_op = n_rows < kAmxMinRows && !(n_rows >= 4 && gemm::available(w[0]->type));
+  for (int k = 1; k < n && one_op; ++k) {
+    one_op = w[k]->n_in == w[0]->n_in && act_row_bytes(*w[k]) == act_row_bytes(*w[0]) &&
+             quant_traits(w[k]->type)->vec_dot_type == quant_traits(w[0]->type)->vec_dot_type;
+  }
+  if (!one_op) {  // prefill (GEMM tiles make the barrier count irrelevant) or mixed activation formats
+    for (int k = 0; k < n; ++k) matmul(*w[k], x, n_rows, y[k]);
+    return;
+  }
+  // Decode: activations converted once, then the chunks of all n weights in one hand-out (one barrier).
+  const uint8_t* act = quantize_rows(*w[0], x, n_rows);
+  std::vector<int64_t> first_chunk(size_t(n) + 1, 0), chunk(size_t(n), 0);
+  for (int k = 0; k < n; ++k) {
+    chunk[k] = row_chunk(*w[k], n_rows);
+    first_chunk[k + 1] = first_chunk[k] + (w[k]->n_out + chunk[k] - 1) / chunk[k];
+  }
+  pool_.parallel_chunks(first_chunk[n], 1, [&](int64_t c, int64_t, unsigned) {
+    int k = 0;
+    while (c >= first_chunk[k + 1]) ++k;
+    const int64_t begin = (c - first_chunk[k]) * chunk[k];
+    dot_rows(*w[k], act, n_rows, begin, std::min(w[k]->n_out, begin + chunk[k]), y[k], w[k]->n_out);
+  });
+}
+
+size_t CpuOps::act_row_bytes(const WeightView& w) {
+  const QuantTraits* act_traits = quant_traits(quant_traits(w.type)->vec_dot_type);
+  return size_t(w.n_in / act_traits->block_elems) * act_traits->block_bytes;
+}
+
+const uint8_t* CpuOps::quantize_rows(const WeightView& w, const float* x, int n_rows) {
+  const GgmlType act_type = quant_traits(w.type)->vec_dot_type;
+  const size_t row_bytes = act_row_bytes(w);
+  if (activations_.size() < row_bytes * size_t(n_rows)) activations_.resize(row_bytes * size_t(n_rows));
   uint8_t* act = activations_.data();
   pool_.parallel_for(n_rows, [&](int64_t begin, int64_t end, unsigned) {
     for (int64_t r = begin; r < end; ++r) {
-      quantize_activations(act_type, x + size_t(r) * w.n_in, act + size_t(r) * act_row_bytes, w.n_in);
+      quantize_activations(act_type, x + size_t(r) * w.n_in, act + size_t(r) * row_bytes, w.n_in);
     }
   }, std::max<int64_t>(1, kMinWorkPerThread / w.n_in));
-  const int64_t n_out = w.n_out, n_in = w.n_in;
+  return act;
+}
+
+int64_t CpuOps::row_chunk(const WeightView& w, int n_rows) const {
+  // Output rows go out from an atomic counter in about 4 chunks per thread (at least the smallest range
+  // worth a thread), so a thread slowed by a busy core or a VM steal does not stall the op. 64-row chunks
+  // measured the same on the 16-core Xeon and 10-15 % slower on the 2-core EPYC (bench/RESULTS.md).
+  const int64_t min_rows = std::max<int64_t>(1, kMinWorkPerThread / (w.n_in * n_rows));
+  return std::max(min_rows, w.n_out / (4 * int64_t(pool_.size())));
+}
+
+void CpuOps::dot_rows(const WeightView& w, const uint8_t* act, int n_rows, int64_t begin, int64_t end, float* y,
+                      int64_t ldy) const {
+  const size_t row_bytes = act_row_bytes(w);
   const VecDotFn dot = best_vec_dot(w.type);
   const VecDotX4Fn dot4 = best_vec_dot_x4(w.type);  // one weight-row load serves 4 activation rows
   // Activation rows are taken kRowTile at a time so they stay in cache while the weight rows stream.
   constexpr int kRowTile = 32;
-  // Output rows go out in chunks from an atomic counter (about 4 per thread, at least the smallest range
-  // worth a thread), so a thread slowed by a busy core or a VM steal does not stall the whole op.
-  const int64_t min_rows = std::max<int64_t>(1, kMinWorkPerThread / (n_in * n_rows));
-  const int64_t chunk = std::max<int64_t>(min_rows, n_out / (4 * int64_t(pool_.size())));
-  pool_.parallel_chunks(n_out, chunk, [&](int64_t begin, int64_t end, unsigned) {
-    for (int r0 = 0; r0 < n_rows; r0 += kRowTile) {
-      const int r1 = std::min(n_rows, r0 + kRowTile);
-      for (int64_t j = begin; j < end; ++j) {
-        const uint8_t* wrow = w.row(j);
-        int r = r0;
-        if (dot4) {
-          for (; r + 4 <= r1; r += 4) {
-            float out[4];
-            dot4(n_in, wrow, act + size_t(r) * act_row_bytes, act_row_bytes, out);
-            for (int k = 0; k < 4; ++k) y[size_t(r + k) * n_out + j] = out[k];
-          }
+  for (int r0 = 0; r0 < n_rows; r0 += kRowTile) {
+    const int r1 = std::min(n_rows, r0 + kRowTile);
+    for (int64_t j = begin; j < end; ++j) {
+      const uint8_t* wrow = w.row(j);
+      int r = r0;
+      if (dot4) {
+        for (; r + 4 <= r1; r += 4) {
+          float out[4];
+          dot4(w.n_in, wrow, act + size_t(r) * row_bytes, row_bytes, out);
+          for (int k = 0; k < 4; ++k) y[size_t(r + k) * ldy + j] = out[k];
         }
-        for (; r < r1; ++r) y[size_t(r) * n_out + j] = dot(n_in, wrow, act + size_t(r) * act_row_bytes);
       }
+      for (; r < r1; ++r) y[size_t(r) * ldy + j] = dot(w.n_in, wrow, act + size_t(r) * row_bytes);
     }
-  });
+  }
 }
 
 void CpuOps::rope(float* x, int n_rows, int n_heads, const int32_t* positions, const RopeConfig& cfg) {
@@ -149,7 +192,7 @@ void CpuOps::swiglu(const float* gate, const float* up, int64_t n, float* out) {
       const float g = gate[i];
       out[i] = g / (1.0f + std::exp(-g)) * up[i];
     }
-  }, kMinWorkPerThread / 4);
+  }, 1024);  // an exp per value: even one decode row (n_ff values) is worth splitting
 }
 
 void CpuOps::add(float* x, const float* y, int64_t n) {

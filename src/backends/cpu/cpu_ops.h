@@ -21,6 +21,7 @@ class CpuOps final : public Ops {
   void embed(const WeightView& table, const int32_t* tokens, int n, float* out) override;
   void rmsnorm(const float* x, const WeightView& weight, int n_rows, int dim, float eps, float* out) override;
   void matmul(const WeightView& w, const float* x, int n_rows, float* y) override;
+  void matmul_same_input(const WeightView* const* w, float* const* y, int n, const float* x, int n_rows) override;
   void rope(float* x, int n_rows, int n_heads, const int32_t* positions, const RopeConfig& cfg) override;
   void kv_write(KvCache& cache, int layer, const float* k, const float* v, int n_rows,
                 const int32_t* positions) override;
@@ -32,6 +33,16 @@ class CpuOps final : public Ops {
   ThreadPool& pool() { return pool_; }
 
  private:
+  // Bytes of one activation row in w's dot type.
+  static size_t act_row_bytes(const WeightView& w);
+  // x converted to w's dot type (n_rows rows) in activations_.
+  const uint8_t* quantize_rows(const WeightView& w, const float* x, int n_rows);
+  // Output rows per hand-out of a matmul without GEMM tiles.
+  int64_t row_chunk(const WeightView& w, int n_rows) const;
+  // y[r * ldy + j] = dot(weight row j, activation row r) for j in [begin, end), every r < n_rows.
+  void dot_rows(const WeightView& w, const uint8_t* act, int n_rows, int64_t begin, int64_t end, float* y,
+                int64_t ldy) const;
+
   ThreadPool pool_;
   std::vector<uint8_t> activations_;  // activations converted to the weight's dot type
 };

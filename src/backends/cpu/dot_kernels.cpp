@@ -2,6 +2,10 @@
 // (QuantTraits::vec_dot), the AVX2 ones and the AVX-512 VNNI ones, decided once from the CPU's flags.
 #include "backends/cpu/dot_kernels.h"
 
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
 #include "quant/quant.h"
 
 namespace kvant {
@@ -30,6 +34,21 @@ bool cpu_has_avx512_vnni() {
 #else
   return false;
 #endif
+}
+
+IsaLimit isa_limit() {
+  static const IsaLimit limit = [] {
+    const char* env = std::getenv("KVANT_MAX_ISA");
+    if (env == nullptr || env[0] == '\0') return IsaLimit::None;
+    const std::string v(env);
+    if (v == "scalar") return IsaLimit::Scalar;
+    if (v == "avx2") return IsaLimit::Avx2;
+    if (v == "avx512") return IsaLimit::Avx512;
+    if (v == "amx") return IsaLimit::Amx;
+    std::fprintf(stderr, "kvant: ignoring KVANT_MAX_ISA=%s (expected scalar, avx2, avx512 or amx)\n", env);
+    return IsaLimit::None;
+  }();
+  return limit;
 }
 
 VecDotFn vec_dot_for_isa(GgmlType weight_type, CpuIsa isa) {
@@ -62,12 +81,18 @@ VecDotX4Fn vec_dot_x4_for_isa(GgmlType weight_type, CpuIsa isa) {
 }
 
 VecDotFn best_vec_dot(GgmlType weight_type) {
-  for (CpuIsa isa : {CpuIsa::Avx512, CpuIsa::Avx2, CpuIsa::Scalar}) {
-    if (VecDotFn fn = vec_dot_for_isa(weight_type, isa)) return fn;
+  const IsaLimit limit = isa_limit();
+  if (limit >= IsaLimit::Avx512) {
+    if (VecDotFn fn = vec_dot_for_isa(weight_type, CpuIsa::Avx512)) return fn;
   }
-  return nullptr;
+  if (limit >= IsaLimit::Avx2) {
+    if (VecDotFn fn = vec_dot_for_isa(weight_type, CpuIsa::Avx2)) return fn;
+  }
+  return vec_dot_for_isa(weight_type, CpuIsa::Scalar);
 }
 
-VecDotX4Fn best_vec_dot_x4(GgmlType weight_type) { return vec_dot_x4_for_isa(weight_type, CpuIsa::Avx2); }
+VecDotX4Fn best_vec_dot_x4(GgmlType weight_type) {
+  return isa_limit() >= IsaLimit::Avx2 ? vec_dot_x4_for_isa(weight_type, CpuIsa::Avx2) : nullptr;
+}
 
 }  // namespace kvant

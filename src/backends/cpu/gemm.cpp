@@ -1,8 +1,7 @@
 // backends/cpu/gemm.cpp — start-up ISA check and dispatch for the prefill GEMM kernels (gemm_avx512.cpp).
 #include "backends/cpu/gemm.h"
 
-#include <cstdlib>
-
+#include "backends/cpu/dot_kernels.h"
 #include "quant/quant.h"
 
 #if defined(__x86_64__)
@@ -14,27 +13,11 @@
 namespace kvant::gemm {
 
 namespace {
-bool cpu_has_avx512_vnni() {
-#if defined(__x86_64__)
-  static const bool has = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-           __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-  }();
-  return has;
-#else
-  return false;
-#endif
-}
-
 #if defined(__x86_64__) && defined(KVANT_HAVE_AMX)
 // AMX-TILE and AMX-INT8 in CPUID leaf 7, then Linux's permission for the tile data state, which a
 // process must request before its first tile instruction (arch_prctl ARCH_REQ_XCOMP_PERM).
 bool cpu_has_amx_int8() {
   static const bool has = [] {
-    const char* off = std::getenv("KVANT_NO_AMX");
-    if (off != nullptr && off[0] != '\0' && off[0] != '0') return false;
     unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
     if (__get_cpuid_max(0, nullptr) < 7) return false;
     __cpuid_count(7, 0, eax, ebx, ecx, edx);
@@ -51,7 +34,7 @@ bool cpu_has_amx_int8() {
 namespace amx {
 bool available(GgmlType weight_type) {
 #if defined(__x86_64__) && defined(KVANT_HAVE_AMX)
-  return cpu_has_amx_int8() && has_kernel(weight_type);
+  return isa_limit() >= IsaLimit::Amx && cpu_has_amx_int8() && has_kernel(weight_type);
 #else
   (void)weight_type;
   return false;
@@ -61,7 +44,7 @@ bool available(GgmlType weight_type) {
 
 bool available(GgmlType weight_type) {
 #if defined(__x86_64__)
-  return cpu_has_avx512_vnni() && avx512::has_kernel(weight_type);
+  return isa_limit() >= IsaLimit::Avx512 && cpu_has_avx512_vnni() && avx512::has_kernel(weight_type);
 #else
   (void)weight_type;
   return false;

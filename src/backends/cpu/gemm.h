@@ -10,7 +10,7 @@
 
 namespace kvant::gemm {
 
-// True when the CPU has AVX-512 F/BW/VL + VNNI and a GEMM kernel exists for weight_type
+// True when the CPU has AVX-512 F/BW/VL + VNNI (and KVANT_MAX_ISA allows it) and a GEMM kernel exists for weight_type
 // (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K). Checked once per process.
 bool available(GgmlType weight_type);
 
@@ -37,7 +37,7 @@ void compute_tile(GgmlType weight_type, const uint8_t* w, size_t w_row_bytes, in
 // Intel AMX-INT8 path (gemm_amx.cpp): weights decoded 16 rows at a time to int8 groups, activations
 // quantised to int8 per 32 and packed 16 rows per tile in the tile unit's VNNI order.
 namespace amx {
-// True when the CPU has AMX-INT8, Linux granted this process the tile state, KVANT_NO_AMX is unset, and
+// True when the CPU has AMX-INT8, Linux granted this process the tile state, KVANT_MAX_ISA allows amx, and
 // a decoder exists for weight_type (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K). Checked once per process.
 bool available(GgmlType weight_type);
 // Defined in gemm_amx.cpp; call only when available() is true (pack_row_tiles needs AVX-512 only).

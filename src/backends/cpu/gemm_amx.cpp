@@ -16,6 +16,9 @@
 #include "quant/kquant_common.h"
 
 #pragma GCC target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
+// GCC 12's AVX-512 headers build their "undefined" vectors by self-initialisation, which -O3 reports as
+// maybe-uninitialized once these intrinsics are inlined here; the warning is about the headers.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace kvant::gemm::amx {
 namespace {
