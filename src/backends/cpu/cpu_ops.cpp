@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "backends/cpu/act_quant.h"
 #include "backends/cpu/dot_kernels.h"
 #include "backends/cpu/gemm.h"
 #include "quant/quant.h"
@@ -118,9 +119,16 @@ const uint8_t* CpuOps::quantize_rows(const WeightView& w, const float* x, int n_
   const size_t row_bytes = act_row_bytes(w);
   if (activations_.size() < row_bytes * size_t(n_rows)) activations_.resize(row_bytes * size_t(n_rows));
   uint8_t* act = activations_.data();
+  const ActQuantFn simd = simd_quantize_activations(act_type);  // nullptr: the scalar reference
   pool_.parallel_for(n_rows, [&](int64_t begin, int64_t end, unsigned) {
     for (int64_t r = begin; r < end; ++r) {
-      quantize_activations(act_type, x + size_t(r) * w.n_in, act + size_t(r) * row_bytes, w.n_in);
+      const float* src = x + size_t(r) * w.n_in;
+      uint8_t* dst = act + size_t(r) * row_bytes;
+      if (simd) {
+        simd(src, dst, w.n_in);
+      } else {
+        quantize_activations(act_type, src, dst, w.n_in);
+      }
     }
   }, std::max<int64_t>(1, kMinWorkPerThread / w.n_in));
   return act;

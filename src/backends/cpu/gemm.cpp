@@ -1,6 +1,7 @@
 // backends/cpu/gemm.cpp — start-up ISA check and dispatch for the prefill GEMM kernels (gemm_avx512.cpp).
 #include "backends/cpu/gemm.h"
 
+#include "backends/cpu/act_quant.h"
 #include "backends/cpu/dot_kernels.h"
 #include "quant/quant.h"
 
@@ -61,7 +62,15 @@ size_t packed_row_bytes(GgmlType weight_type, int64_t n_in) {
 }
 
 void pack_row(GgmlType weight_type, const float* x, int64_t n_in, uint8_t* dst) {
-  quantize_activations(quant_traits(weight_type)->vec_dot_type, x, dst, n_in);
+  const GgmlType act_type = quant_traits(weight_type)->vec_dot_type;
+  static const ActQuantFn simd_q8_0 = simd_quantize_activations(GgmlType::Q8_0);
+  static const ActQuantFn simd_q8_k = simd_quantize_activations(GgmlType::Q8_K);
+  const ActQuantFn simd = act_type == GgmlType::Q8_0 ? simd_q8_0 : act_type == GgmlType::Q8_K ? simd_q8_k : nullptr;
+  if (simd) {
+    simd(x, dst, n_in);
+  } else {
+    quantize_activations(act_type, x, dst, n_in);
+  }
 #if defined(__x86_64__)
   avx512::pack_extras(weight_type, n_in, dst);
 #endif
