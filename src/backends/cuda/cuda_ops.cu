@@ -294,6 +294,11 @@ CudaOps::DeviceKv& CudaOps::kv(KvCache& cache) {
     dk.layers.push_back(layer);
   }
   if (has_content) KVANT_CUDA_CHECK(cudaDeviceSynchronize());  // see weight()
+  dk.layer_table = DeviceBuffer(sizeof(DeviceKvLayer) * dk.layers.size());
+  KVANT_CUDA_CHECK(cudaMemcpy(dk.layer_table.get(), dk.layers.data(), dk.layer_table.bytes(), cudaMemcpyHostToDevice));
+  if (dk.cfg.window > 0 && (kv_type_is_turbo(c.type_k) || kv_type_is_turbo(c.type_v))) {
+    dk.stage = DeviceBuffer(sizeof(float) * dk.layers.size() * 2 * size_t(c.n_head_kv) * c.head_dim);
+  }
   bump_epoch();
   return kvs_.emplace(&cache, std::move(dk)).first->second;
 }

@@ -72,6 +72,8 @@ class CudaOps final : public Ops {
     DeviceBuffer storage;
     DeviceKvConfig cfg;
     std::vector<DeviceKvLayer> layers;
+    DeviceBuffer layer_table;  // layers, on the device (for the batched turbo encode)
+    DeviceBuffer stage;        // turbo caches with a window: [n_layer][2][n_head_kv][d] f32 of the decode token
   };
 
   void record(const Op& op);
@@ -91,16 +93,11 @@ class CudaOps final : public Ops {
   void bump_epoch() { ++epoch_; }
 
   cudaStream_t stream_ = nullptr;
-  // Side stream for the deferred turbo_kv encode of a decode step (emit_rope_kv): forked after the RoPE /
-  // window write, joined before anything overwrites the K/V rows it reads (join_side_before_write) and at
-  // the end of every forward.
+  // Side stream for the batched turbo_kv encode of a decode step (emit_rope_kv): forked after the last
+  // layer's staged K/V write, joined at the end of every forward (it reads only DeviceKv::stage).
   cudaStream_t side_stream_ = nullptr;
   cudaEvent_t fork_event_ = nullptr, join_event_ = nullptr;
   bool side_pending_ = false;
-  const void* side_reads_[2] = {nullptr, nullptr};
-  size_t side_read_bytes_ = 0;
-  void join_side_before_write(const void* p, size_t bytes);
-  void launch_matvec_joined(const MatvecArgs& a);
   void join_side();
   int n_sm_ = 0;
   bool graphs_enabled_ = true;

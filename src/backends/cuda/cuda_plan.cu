@@ -89,18 +89,6 @@ size_t matmul_out_bytes(const Op& op) { return size_t(op.n_rows) * op.w.n_out * 
 void CudaOps::execute(const std::vector<Op>& ops, bool graph_mode) {
   for (size_t i = 0; i < ops.size();) {
     const Op& op = ops[i];
-    if (side_pending_) {  // outputs of the single-op launches below (matmuls and RoPE join themselves)
-      switch (op.kind) {
-        case OpKind::Embed: join_side_before_write(op.out, size_t(op.n_rows) * op.w.n_in * sizeof(float)); break;
-        case OpKind::RmsNorm: join_side_before_write(op.out, size_t(op.n_rows) * op.dim * sizeof(float)); break;
-        case OpKind::Attention:
-          join_side_before_write(op.out, size_t(op.n_rows) * op.n_heads * op.cache->config().head_dim * sizeof(float));
-          break;
-        case OpKind::SwiGlu:
-        case OpKind::Add: join_side_before_write(op.out, size_t(op.n) * sizeof(float)); break;
-        default: break;
-      }
-    }
     switch (op.kind) {
       case OpKind::Embed:
         launch_embed(weight(op.w), d_tokens_, op.n_rows, op.out, stream_);
@@ -177,7 +165,7 @@ size_t CudaOps::emit_matmuls(const std::vector<Op>& ops, size_t first, const Op*
       a.w[1] = w1;
       a.y[0] = sw.out;
       a.epilogue = MatvecEpilogue::SwiGlu;
-      launch_matvec_joined(a);
+      launch_matvec(a, stream_);
       return 3;
     }
   }
@@ -188,7 +176,7 @@ size_t CudaOps::emit_matmuls(const std::vector<Op>& ops, size_t first, const Op*
         add.out != a.x && add.out != m0.a && !read_later(ops, first + 2, m0.out, matmul_out_bytes(m0))) {
       a.y[0] = add.out;
       a.epilogue = MatvecEpilogue::AddInto;
-      launch_matvec_joined(a);
+      launch_matvec(a, stream_);
       return 2;
     }
   }
@@ -204,12 +192,11 @@ size_t CudaOps::emit_matmuls(const std::vector<Op>& ops, size_t first, const Op*
     ++count;
   }
   a.n_w = int(count);
-  launch_matvec_joined(a);
+  launch_matvec(a, stream_);
   return count;
 }
 
 void CudaOps::emit_rope_kv(const Op* rope_q, const Op* rope_k, const Op* kvw) {
-  join_side();  // RoPE rewrites q/k in place
   RopeKvArgs a;
   a.positions = d_positions_;
   const Op* any = rope_q ? rope_q : rope_k ? rope_k : kvw;
@@ -249,51 +236,40 @@ void CudaOps::emit_rope_kv(const Op* rope_q, const Op* rope_k, const Op* kvw) {
     }
   }
   // Decode with a window: this token is attended through the f16 window ring, and its compressed copy is
-  // first read window tokens later, so the turbo encode (a multi-warp search, the longest kernel of a
-  // short-context layer) runs on a side stream, overlapping attention and the FFN. A prompt batch cannot
-  // defer: its later rows may read earlier rows' compressed copies.
+  // first read window tokens later, so its turbo encode (a multi-warp search, the longest kernel of a
+  // short-context layer) is deferred: each layer stages the roped K/V, and once the last layer has, one
+  // launch on a side stream encodes every layer's vectors, overlapping the last layer's attention, the
+  // FFN and the output projection; the forward joins it at the end. A prompt batch cannot defer: its
+  // later rows may read earlier rows' compressed copies.
   const bool defer = kvw && a.n_rows == 1 && a.kv.window > 0 &&
                      (kv_type_is_turbo(a.kv.type_k) || kv_type_is_turbo(a.kv.type_v));
   if (!defer) {
     launch_rope_kv(a, stream_);
     return;
   }
-  RopeKvArgs main = a;
-  main.encode_turbo = false;
-  launch_rope_kv(main, stream_);
+  DeviceKv& dk = kv(*kvw->cache);
+  const size_t stage_floats = size_t(2) * dk.cfg.n_head_kv * dk.cfg.head_dim;
+  a.stage = dk.stage.as<float>() + size_t(kvw->layer) * stage_floats;
+  launch_rope_kv(a, stream_);
+  if (size_t(kvw->layer) + 1 != dk.layers.size()) return;
   KVANT_CUDA_CHECK(cudaEventRecord(fork_event_, stream_));
   KVANT_CUDA_CHECK(cudaStreamWaitEvent(side_stream_, fork_event_, 0));
-  RopeKvArgs side = a;
-  side.encode_rest = false;
-  side.rope_q = side.rope_k = false;  // K was roped in place by the first launch
-  launch_rope_kv(side, side_stream_);
+  StagedTurboArgs e;
+  e.stage = dk.stage.as<float>();
+  e.layers = dk.layer_table.as<DeviceKvLayer>();
+  e.n_layer = int(dk.layers.size());
+  e.positions = d_positions_;
+  e.kv = dk.cfg;
+  e.tables = tables_;
+  launch_turbo_encode_staged(e, side_stream_);
   KVANT_CUDA_CHECK(cudaEventRecord(join_event_, side_stream_));
   side_pending_ = true;
-  side_reads_[0] = a.k;
-  side_reads_[1] = a.v;
-  side_read_bytes_ = size_t(a.n_rows) * a.kv.n_head_kv * a.kv.head_dim * sizeof(float);
-}
-
-void CudaOps::launch_matvec_joined(const MatvecArgs& a) {
-  const int n_y = a.epilogue == MatvecEpilogue::SwiGlu ? 1 : a.n_w;
-  for (int k = 0; k < n_y; ++k) join_side_before_write(a.y[k], size_t(a.n_rows) * a.w[k].n_out * sizeof(float));
-  launch_matvec(a, stream_);
 }
 
 void CudaOps::join_side() {
   if (!side_pending_) return;
   KVANT_CUDA_CHECK(cudaStreamWaitEvent(stream_, join_event_, 0));
   side_pending_ = false;
-}
-
-void CudaOps::join_side_before_write(const void* p, size_t bytes) {
-  if (!side_pending_) return;
-  for (const void* r : side_reads_) {
-    if (overlaps({p, bytes}, {r, side_read_bytes_})) {
-      join_side();
-      return;
-    }
-  }
 }
 
 void CudaOps::emit_attention(const Op& op, bool graph_mode) {

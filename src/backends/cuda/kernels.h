@@ -87,10 +87,9 @@ struct RopeKvArgs {
   float* q = nullptr;
   int n_head = 0;
   bool rope_q = false, rope_k = false, write_kv = false;
-  // Split of the write for decode with a window (the turbo encode leaves the critical path, see
-  // CudaOps::emit_rope_kv): encode_turbo = encode turbo_kv vectors into the compressed cache; encode_rest =
-  // everything else (RoPE, the window ring, non-turbo encodes). Both true: one launch does all.
-  bool encode_turbo = true, encode_rest = true;
+  // Decode with a window (CudaOps::emit_rope_kv): turbo_kv vectors are not encoded here but written, roped,
+  // to stage ([2][n_head_kv][d] f32: K then V) for launch_turbo_encode_staged. nullptr: encode here.
+  float* stage = nullptr;
   float* k = nullptr;
   const float* v = nullptr;
   int n_rows = 0;
@@ -101,6 +100,18 @@ struct RopeKvArgs {
   KvTables tables;
 };
 void launch_rope_kv(const RopeKvArgs& a, cudaStream_t stream);
+
+// The staged turbo_kv vectors of one decode token, all layers, encoded into each layer's compressed
+// cache at cell positions[0] (one block of warps per vector).
+struct StagedTurboArgs {
+  const float* stage = nullptr;          // [n_layer][2][n_head_kv][d] f32 (RopeKvArgs::stage per layer)
+  const DeviceKvLayer* layers = nullptr;  // device [n_layer]
+  int n_layer = 0;
+  const int32_t* positions = nullptr;     // device [1]
+  DeviceKvConfig kv;
+  KvTables tables;
+};
+void launch_turbo_encode_staged(const StagedTurboArgs& a, cudaStream_t stream);
 
 // ---- attention*.cu: flash-decoding over the compressed cache ----
 struct AttentionArgs {

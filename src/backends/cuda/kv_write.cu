@@ -2,8 +2,9 @@
 // ropes it in shared memory, writes it back, and (K and V) encodes it into the cache at the cell of its
 // position, plus the f16 copy in the recent-token window ring. When K or V is turbo_kv, a second kernel
 // gives each head vector a block of kTurboStarts warps so the scale search runs its starts in parallel
-// (one start per warp) instead of one after another. CudaOps may split a decode write into a launch without
-// the turbo encode (on the critical path) and a turbo-only one (on a side stream): RopeKvArgs flags.
+// (one start per warp) instead of one after another. In decode with a window, CudaOps stages the turbo
+// vectors of every layer (RopeKvArgs::stage) and encodes them all in one launch on a side stream
+// (launch_turbo_encode_staged) once the last layer's K/V are written.
 #include "backends/cuda/kv_device.cuh"
 #include "backends/cuda/turbo_encode.cuh"
 
@@ -11,6 +12,11 @@ namespace kvant::cuda {
 namespace {
 
 constexpr int kWarps = 4;
+
+// Device-side kv_type_is_turbo (kv/kv_types.h is host code).
+__device__ __forceinline__ bool turbo_type(KvType t) {
+  return t != KvType::F32 && t != KvType::F16 && t != KvType::Q8_0 && t != KvType::Q4_0;
+}
 
 // RoPE in place of query head h of row r, through the warp's shared scratch x (head_dim floats).
 __device__ void rope_query_head(const RopeKvArgs& a, int r, int h, int pos, float* x, int lane) {
@@ -63,69 +69,18 @@ __global__ void __launch_bounds__(kWarps * 32) rope_kv_kernel(RopeKvArgs a, int 
   for (size_t i = lane; i < bytes; i += 32) dst[i] = block[i];
 }
 
-// One block of kTurboStarts warps per task (task order as rope_kv_kernel). Query heads and non-turbo K/V
-// vectors are handled by warp 0 alone; a turbo vector is roped and rotated by every warp in its own
-// copy, warp w fits start w, and the warp with the best start writes the block (identical bytes to the
-// sequential search: each start's fit is deterministic).
-__global__ void __launch_bounds__(kTurboStarts * 32) rope_kv_turbo_kernel(RopeKvArgs a, int tasks_per_row) {
-  extern __shared__ float smem[];  // per warp: x[d] floats, idx[d] ints, encoded block (<= 4d bytes)
+// The turbo_kv encode of one vector by a whole block of kTurboStarts warps: x is this warp's own copy of
+// the (roped, unrotated) vector in shared memory; every warp rotates it, warp w fits start w, and the
+// warp with the best start writes the block to dst (identical bytes to the CPU codec's sequential
+// search: each start's fit is deterministic). Every thread of the block must call it.
+__device__ void turbo_encode_by_block(KvType type, float* x, int* idx, uint8_t* block, int d, size_t bytes,
+                                      uint8_t* dst, const KvTables& tables, int warp, int lane) {
   __shared__ double captured[kTurboStarts];
   __shared__ float scales[kTurboStarts];
   __shared__ float codebook[64];  // centroids then boundaries of the vector's bit width
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int d = a.rope.head_dim;
-  float* x = smem + size_t(warp) * 3 * d;
-  int* idx = reinterpret_cast<int*>(x + d);
-  uint8_t* block = reinterpret_cast<uint8_t*>(x + 2 * d);
-  const int r = blockIdx.x / tasks_per_row;
-  int t = blockIdx.x % tasks_per_row;
-  const int pos = a.positions[r];
-  const int n_kv = a.kv.n_head_kv;
-  const int n_q = a.rope_q ? a.n_head : 0;
-  if (t < n_q) {  // query head: warp 0 alone
-    if (warp == 0) rope_query_head(a, r, t, pos, x, lane);
-    return;
-  }
-  t -= n_q;
-  const bool is_k = t < n_kv;
-  const int h = is_k ? t : t - n_kv;
-  const KvType type = is_k ? a.kv.type_k : a.kv.type_v;
-  const bool turbo_type = type != KvType::F32 && type != KvType::F16 && type != KvType::Q8_0 && type != KvType::Q4_0;
-  const bool turbo = a.write_kv && a.encode_turbo && turbo_type;
-  if (!turbo && warp != 0) return;
-  if (!turbo && !a.encode_rest) return;  // the turbo-only launch: other vectors were done by the first
-  const float* src = (is_k ? a.k : a.v) + (size_t(r) * n_kv + h) * d;
-  for (int i = lane; i < d; i += 32) x[i] = src[i];
-  // Every warp must have read k before warp 0 writes the roped k back over it.
-  if (turbo) __syncthreads();
+  const TurboCodebook cb = turbo_codebook_shared(type, tables, codebook);
   __syncwarp();
-  if (is_k && a.rope_k) {
-    rope_shared(x, pos, a.rope, lane);
-    if (warp == 0) {
-      float* k = a.k + (size_t(r) * n_kv + h) * d;
-      for (int i = lane; i < d; i += 32) k[i] = x[i];
-    }
-  }
-  if (!a.write_kv) return;
-  const size_t cell = size_t(pos);
-  if (a.kv.window > 0 && warp == 0 && a.encode_rest) {
-    uint8_t* ring = is_k ? a.layer.k_win : a.layer.v_win;
-    uint16_t* w = reinterpret_cast<uint16_t*>(ring + (size_t(h) * a.kv.ring_slots + cell % a.kv.ring_slots) * 2 * d);
-    for (int i = lane; i < d; i += 32) w[i] = float_to_half_bits(x[i]);
-  }
-  const size_t bytes = is_k ? a.kv.k_bytes : a.kv.v_bytes;
-  uint8_t* dst = (is_k ? a.layer.k : a.layer.v) + (size_t(h) * a.kv.n_ctx + cell) * bytes;
-  if (!turbo) {
-    if (turbo_type) return;  // encoded by the turbo-only launch
-    warp_encode(type, is_k ? a.kv.rotate_k : a.kv.rotate_v, d, x, idx, block, a.tables, lane);
-    __syncwarp();
-    for (size_t i = lane; i < bytes; i += 32) dst[i] = block[i];
-    return;
-  }
-  // Turbo: the whole block is here (no warp returned above), so block barriers are safe.
-  const TurboCodebook cb = turbo_codebook_shared(type, a.tables, codebook);
-  __syncwarp();
-  rotate_shared(x, d, a.tables.signs, false, lane, 32, WarpSync{});
+  rotate_shared(x, d, tables.signs, false, lane, 32, WarpSync{});
   const float sigma = warp_rms(x, d, lane);
   const bool fit = sigma > 0.0f && isfinite(sigma);
   __syncthreads();  // codebook staged
@@ -158,6 +113,91 @@ __global__ void __launch_bounds__(kTurboStarts * 32) rope_kv_turbo_kernel(RopeKv
   for (size_t i = lane; i < bytes; i += 32) dst[i] = block[i];
 }
 
+// One block of kTurboStarts warps per task (task order as rope_kv_kernel). Query heads and non-turbo K/V
+// vectors are handled by warp 0 alone; a turbo vector is roped by every warp in its own copy and encoded
+// by the whole block (turbo_encode_by_block), or, with a.stage set, written roped to the stage for
+// turbo_encode_staged_kernel.
+__global__ void __launch_bounds__(kTurboStarts * 32) rope_kv_turbo_kernel(RopeKvArgs a, int tasks_per_row) {
+  extern __shared__ float smem[];  // per warp: x[d] floats, idx[d] ints, encoded block (<= 4d bytes)
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int d = a.rope.head_dim;
+  float* x = smem + size_t(warp) * 3 * d;
+  int* idx = reinterpret_cast<int*>(x + d);
+  uint8_t* block = reinterpret_cast<uint8_t*>(x + 2 * d);
+  const int r = blockIdx.x / tasks_per_row;
+  int t = blockIdx.x % tasks_per_row;
+  const int pos = a.positions[r];
+  const int n_kv = a.kv.n_head_kv;
+  const int n_q = a.rope_q ? a.n_head : 0;
+  if (t < n_q) {  // query head: warp 0 alone
+    if (warp == 0) rope_query_head(a, r, t, pos, x, lane);
+    return;
+  }
+  t -= n_q;
+  const bool is_k = t < n_kv;
+  const int h = is_k ? t : t - n_kv;
+  const KvType type = is_k ? a.kv.type_k : a.kv.type_v;
+  const bool turbo = a.write_kv && turbo_type(type) && a.stage == nullptr;
+  if (!turbo && warp != 0) return;
+  const float* src = (is_k ? a.k : a.v) + (size_t(r) * n_kv + h) * d;
+  for (int i = lane; i < d; i += 32) x[i] = src[i];
+  // Every warp must have read k before warp 0 writes the roped k back over it.
+  if (turbo) __syncthreads();
+  __syncwarp();
+  if (is_k && a.rope_k) {
+    rope_shared(x, pos, a.rope, lane);
+    if (warp == 0) {
+      float* k = a.k + (size_t(r) * n_kv + h) * d;
+      for (int i = lane; i < d; i += 32) k[i] = x[i];
+    }
+  }
+  if (!a.write_kv) return;
+  const size_t cell = size_t(pos);
+  if (a.kv.window > 0 && warp == 0) {
+    uint8_t* ring = is_k ? a.layer.k_win : a.layer.v_win;
+    uint16_t* w = reinterpret_cast<uint16_t*>(ring + (size_t(h) * a.kv.ring_slots + cell % a.kv.ring_slots) * 2 * d);
+    for (int i = lane; i < d; i += 32) w[i] = float_to_half_bits(x[i]);
+  }
+  const size_t bytes = is_k ? a.kv.k_bytes : a.kv.v_bytes;
+  uint8_t* dst = (is_k ? a.layer.k : a.layer.v) + (size_t(h) * a.kv.n_ctx + cell) * bytes;
+  if (!turbo) {
+    if (turbo_type(type)) {  // staged: the batched encode of all layers picks it up
+      float* staged = a.stage + (size_t(is_k ? 0 : 1) * n_kv + h) * d;
+      for (int i = lane; i < d; i += 32) staged[i] = x[i];
+      return;
+    }
+    warp_encode(type, is_k ? a.kv.rotate_k : a.kv.rotate_v, d, x, idx, block, a.tables, lane);
+    __syncwarp();
+    for (size_t i = lane; i < bytes; i += 32) dst[i] = block[i];
+    return;
+  }
+  // Turbo: the whole block is here (no warp returned above), so block barriers are safe.
+  turbo_encode_by_block(type, x, idx, block, d, bytes, dst, a.tables, warp, lane);
+}
+
+// One block of kTurboStarts warps per (layer, K or V, head): the staged roped vector of the decode token
+// encoded into that layer's compressed cache at the token's cell. Non-turbo halves return at once.
+__global__ void __launch_bounds__(kTurboStarts * 32) turbo_encode_staged_kernel(StagedTurboArgs a) {
+  extern __shared__ float smem[];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int d = a.kv.head_dim, n_kv = a.kv.n_head_kv;
+  float* x = smem + size_t(warp) * 3 * d;
+  int* idx = reinterpret_cast<int*>(x + d);
+  uint8_t* block = reinterpret_cast<uint8_t*>(x + 2 * d);
+  const int layer = blockIdx.x / (2 * n_kv);
+  const int t = blockIdx.x % (2 * n_kv);
+  const bool is_k = t < n_kv;
+  const int h = is_k ? t : t - n_kv;
+  const KvType type = is_k ? a.kv.type_k : a.kv.type_v;
+  if (!turbo_type(type)) return;  // uniform over the block
+  const float* staged = a.stage + ((size_t(layer) * 2 + (is_k ? 0 : 1)) * n_kv + h) * d;
+  for (int i = lane; i < d; i += 32) x[i] = staged[i];
+  const size_t bytes = is_k ? a.kv.k_bytes : a.kv.v_bytes;
+  const DeviceKvLayer& L = a.layers[layer];
+  uint8_t* dst = (is_k ? L.k : L.v) + (size_t(h) * a.kv.n_ctx + size_t(a.positions[0])) * bytes;
+  turbo_encode_by_block(type, x, idx, block, d, bytes, dst, a.tables, warp, lane);
+}
+
 }  // namespace
 
 void launch_rope_kv(const RopeKvArgs& a, cudaStream_t stream) {
@@ -169,9 +209,16 @@ void launch_rope_kv(const RopeKvArgs& a, cudaStream_t stream) {
     KVANT_CUDA_LAUNCHED();
     return;
   }
+  assert(a.stage == nullptr && "staging is for turbo caches");
   const int total = a.n_rows * tasks_per_row;
   const size_t smem = size_t(kWarps) * 3 * a.rope.head_dim * sizeof(float);
   rope_kv_kernel<<<ceil_div(total, kWarps), kWarps * 32, smem, stream>>>(a, tasks_per_row);
+  KVANT_CUDA_LAUNCHED();
+}
+
+void launch_turbo_encode_staged(const StagedTurboArgs& a, cudaStream_t stream) {
+  const size_t smem = size_t(kTurboStarts) * 3 * a.kv.head_dim * sizeof(float);
+  turbo_encode_staged_kernel<<<a.n_layer * 2 * a.kv.n_head_kv, kTurboStarts * 32, smem, stream>>>(a);
   KVANT_CUDA_LAUNCHED();
 }
 
