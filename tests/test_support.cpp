@@ -10,9 +10,33 @@
 #include <fstream>
 #include <sstream>
 
+#include "quant/quant.h"
+
 namespace kvant::test {
 
 std::string shared_data() { return KVANT_SHARED_DATA; }
+
+std::vector<float> random_row(size_t n, std::mt19937& rng, float mean) {
+  std::normal_distribution<float> dist(mean, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  for (int i = 0; i < 8; ++i) v[rng() % n] *= 8.0f;
+  return v;
+}
+
+QuantisedWeights quantised_weights(GgmlType type, int64_t n_in, int n_out, std::mt19937& rng) {
+  const QuantTraits* t = quant_traits(type);
+  QuantisedWeights w;
+  w.row_bytes = size_t(n_in / t->block_elems) * t->block_bytes;
+  w.bytes.resize(w.row_bytes * size_t(n_out));
+  w.values.resize(size_t(n_in) * size_t(n_out));
+  for (int j = 0; j < n_out; ++j) {
+    const std::vector<float> f = random_row(size_t(n_in), rng, 0.05f * float(j % 3));
+    t->quantize_row(f.data(), w.bytes.data() + size_t(j) * w.row_bytes, n_in);
+    t->dequantize_row(w.bytes.data() + size_t(j) * w.row_bytes, w.values.data() + size_t(j) * n_in, n_in);
+  }
+  return w;
+}
 
 bool file_exists(const std::string& path) {
   struct stat st {};

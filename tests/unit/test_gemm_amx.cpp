@@ -10,19 +10,12 @@
 
 #include "backends/cpu/gemm.h"
 #include "quant/quant.h"
+#include "test_support.h"
 
 namespace kvant {
 namespace {
 
 const GgmlType kAmxTypes[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
-
-std::vector<float> random_floats(size_t n, std::mt19937& rng, float mean) {
-  std::normal_distribution<float> dist(mean, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  for (int i = 0; i < 8; ++i) v[rng() % n] *= 8.0f;  // outliers
-  return v;
-}
 
 // The activation rounding the kernel promises: int8 per 32 with scale max|x| / 127, nearest integer.
 std::vector<float> quantised_activations(const std::vector<float>& x) {
@@ -39,18 +32,13 @@ std::vector<float> quantised_activations(const std::vector<float>& x) {
 void check_type(GgmlType type, int64_t n_in, int n_out, int n_rows, uint32_t seed) {
   SCOPED_TRACE(::testing::Message() << "type " << int(type) << " n_in " << n_in << " out " << n_out << " rows " << n_rows);
   std::mt19937 rng(seed);
-  const QuantTraits* wt = quant_traits(type);
-  const size_t w_row = size_t(n_in / wt->block_elems) * wt->block_bytes;
-  std::vector<uint8_t> w(w_row * n_out);
-  std::vector<float> w_float(size_t(n_in) * n_out);
-  for (int j = 0; j < n_out; ++j) {
-    const std::vector<float> f = random_floats(size_t(n_in), rng, 0.05f * (j % 3));
-    wt->quantize_row(f.data(), w.data() + j * w_row, n_in);
-    wt->dequantize_row(w.data() + j * w_row, w_float.data() + size_t(j) * n_in, n_in);
-  }
+  const test::QuantisedWeights weights = test::quantised_weights(type, n_in, n_out, rng);
+  const std::vector<uint8_t>& w = weights.bytes;
+  const std::vector<float>& w_float = weights.values;
+  const size_t w_row = weights.row_bytes;
   std::vector<float> x(size_t(n_in) * n_rows), a_float(size_t(n_in) * n_rows);
   for (int r = 0; r < n_rows; ++r) {
-    const std::vector<float> f = random_floats(size_t(n_in), rng, r % 2 ? -0.2f : 0.3f);
+    const std::vector<float> f = test::random_row(size_t(n_in), rng, r % 2 ? -0.2f : 0.3f);
     const std::vector<float> q = quantised_activations(f);
     std::copy(f.begin(), f.end(), x.begin() + size_t(r) * n_in);
     std::copy(q.begin(), q.end(), a_float.begin() + size_t(r) * n_in);

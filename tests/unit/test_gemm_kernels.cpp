@@ -10,19 +10,12 @@
 #include "backends/cpu/gemm.h"
 #include "quant/ggml_type.h"
 #include "quant/quant.h"
+#include "test_support.h"
 
 namespace kvant {
 namespace {
 
 const GgmlType kGemmTypes[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
-
-std::vector<float> random_floats(size_t n, std::mt19937& rng, float mean) {
-  std::normal_distribution<float> dist(mean, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  for (int i = 0; i < 8; ++i) v[rng() % n] *= 8.0f;  // outliers
-  return v;
-}
 
 size_t bytes_for(const QuantTraits& t, int64_t n) { return size_t(n / t.block_elems) * t.block_bytes; }
 
@@ -31,20 +24,16 @@ void check_type(GgmlType type, int64_t n_in, int n_out, int n_rows, uint32_t see
   std::mt19937 rng(seed);
   const QuantTraits* wt = quant_traits(type);
   const QuantTraits* at = quant_traits(wt->vec_dot_type);
-  const size_t w_row = bytes_for(*wt, n_in), a_row = bytes_for(*at, n_in);
-  std::vector<uint8_t> w(w_row * n_out);
-  std::vector<float> w_float(size_t(n_in) * n_out);
-  for (int j = 0; j < n_out; ++j) {
-    const std::vector<float> f = random_floats(size_t(n_in), rng, 0.05f * (j % 3));
-    wt->quantize_row(f.data(), w.data() + j * w_row, n_in);
-    wt->dequantize_row(w.data() + j * w_row, w_float.data() + size_t(j) * n_in, n_in);
-  }
+  const test::QuantisedWeights weights = test::quantised_weights(type, n_in, n_out, rng);
+  const std::vector<uint8_t>& w = weights.bytes;
+  const std::vector<float>& w_float = weights.values;
+  const size_t w_row = weights.row_bytes, a_row = bytes_for(*at, n_in);
   const size_t packed_row = gemm::packed_row_bytes(type, n_in);
   ASSERT_GE(packed_row, a_row);
   std::vector<uint8_t> packed(packed_row * n_rows, 0xCD), act(a_row * n_rows);
   std::vector<float> a_float(size_t(n_in) * n_rows);
   for (int r = 0; r < n_rows; ++r) {
-    const std::vector<float> f = random_floats(size_t(n_in), rng, r % 2 ? -0.2f : 0.3f);
+    const std::vector<float> f = test::random_row(size_t(n_in), rng, r % 2 ? -0.2f : 0.3f);
     gemm::pack_row(type, f.data(), n_in, packed.data() + r * packed_row);
     quantize_activations(at->type, f.data(), act.data() + r * a_row, n_in);
     at->dequantize_row(act.data() + r * a_row, a_float.data() + size_t(r) * n_in, n_in);
@@ -88,10 +77,10 @@ TEST(GemmKernels, SubRangeOfTileOnlyWritesThatRange) {
   const QuantTraits* wt = quant_traits(GgmlType::Q8_0);
   const size_t w_row = bytes_for(*wt, n_in);
   std::vector<uint8_t> w(w_row * n_out);
-  for (int j = 0; j < n_out; ++j) wt->quantize_row(random_floats(size_t(n_in), rng, 0.f).data(), w.data() + j * w_row, n_in);
+  for (int j = 0; j < n_out; ++j) wt->quantize_row(test::random_row(size_t(n_in), rng, 0.f).data(), w.data() + j * w_row, n_in);
   const size_t packed_row = gemm::packed_row_bytes(GgmlType::Q8_0, n_in);
   std::vector<uint8_t> packed(packed_row * n_rows);
-  for (int r = 0; r < n_rows; ++r) gemm::pack_row(GgmlType::Q8_0, random_floats(size_t(n_in), rng, 0.f).data(), n_in, packed.data() + r * packed_row);
+  for (int r = 0; r < n_rows; ++r) gemm::pack_row(GgmlType::Q8_0, test::random_row(size_t(n_in), rng, 0.f).data(), n_in, packed.data() + r * packed_row);
   std::vector<float> y(size_t(n_out) * n_rows, std::numeric_limits<float>::quiet_NaN());
   gemm::compute_tile(GgmlType::Q8_0, w.data(), w_row, n_in, packed.data(), packed_row, 2, 5, 3, 8, y.data(), n_out);
   for (int r = 0; r < n_rows; ++r) {
