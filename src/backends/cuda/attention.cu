@@ -21,6 +21,7 @@ namespace {
 // One block per (row, query head). Warp 0 finds the maximum and the split weights; then every thread
 // sums one output element over the splits (independent loads), main and window parts apart.
 __global__ void attention_combine_kernel(AttentionArgs a) {
+  pdl_prologue();
   extern __shared__ float comb_sm[];
   const int d = a.kv.head_dim;
   const int n_parts = a.splits_main + a.splits_window;
@@ -96,7 +97,7 @@ void launch_attention(const AttentionArgs& a, cudaStream_t stream) {
     case KvType::TURBO_5B: launch_attention_k<KvType::TURBO_5B>(a, grid, smem, stream); break;
   }
   if (n_parts > 1) {
-    attention_combine_kernel<<<a.n_rows * a.n_head, 128, (n_parts + 2 * d) * sizeof(float), stream>>>(a);
+    launch_kernel(attention_combine_kernel, a.n_rows * a.n_head, 128, (n_parts + 2 * d) * sizeof(float), stream, a);
     KVANT_CUDA_LAUNCHED();
   }
 }

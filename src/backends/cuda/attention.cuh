@@ -325,6 +325,7 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
 // GM = 4, NCH = 1 is held to 128 registers (4 blocks = 16 warps per SM), the others to 255.
 template <KvType KT, KvType VT, int LPK, int NCH, int GM>
 __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) attention_kernel(AttentionArgs a) {
+  pdl_prologue();
   extern __shared__ __align__(16) uint8_t smem[];
   const int d = a.kv.head_dim, d8 = d / 8, n_kv = a.kv.n_head_kv;
   const int g_total = a.n_head / n_kv;
@@ -481,7 +482,7 @@ void launch_attention_cfg(const AttentionArgs& a, dim3 grid, size_t smem, cudaSt
       raised = smem;
     }
   }
-  attention_kernel<KT, VT, LPK, NCH, GM><<<grid, kAttnThreads, smem, stream>>>(a);
+  launch_kernel(attention_kernel<KT, VT, LPK, NCH, GM>, grid, kAttnThreads, smem, stream, a);
 }
 
 template <KvType KT, KvType VT>

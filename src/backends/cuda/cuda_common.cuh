@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 namespace kvant::cuda {
 
@@ -25,6 +26,41 @@ namespace kvant::cuda {
     if (kvant_err_ != cudaSuccess) ::kvant::cuda::fatal(#expr, kvant_err_, __FILE__, __LINE__); \
   } while (0)
 #define KVANT_CUDA_LAUNCHED() KVANT_CUDA_CHECK(cudaGetLastError())
+
+// Programmatic dependent launch (Hopper). Every kernel of the backend starts with pdl_prologue(): wait
+// until the previous kernel of the stream has completed and its writes are visible. Launched through
+// launch_kernel, a kernel may be launched as soon as every block of its predecessor has exited (the
+// implicit trigger), before the predecessor's completion is signalled, which hides part of the launch gap
+// of a decode step's ~100 small kernels; the order of memory effects is still the stream's. (Triggering
+// at the start of each kernel instead let waiting blocks take SM resources from running ones: 8B decode
+// −3 %, 1B prefill −11 % on an H200.) Without the launch attribute the wait is a no-op.
+__device__ __forceinline__ void pdl_prologue() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+// Whether launch_kernel asks for programmatic dependent launch: the device is compute capability 9.0 or
+// newer and KVANT_CUDA_PDL is not "0". Decided once per process.
+bool pdl_enabled();
+
+// kernel<<<grid, block, smem, stream>>>(args...) with programmatic stream serialisation when enabled;
+// the kernel must begin with pdl_prologue().
+template <typename... Params, typename... Args>
+void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                   Args&&... args) {
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl_enabled() ? 1 : 0;
+  KVANT_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
+}
 
 // Owning device allocation (cudaMalloc); movable, freed on destruction.
 class DeviceBuffer {

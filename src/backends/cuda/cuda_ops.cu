@@ -4,6 +4,7 @@
 #include "backends/cuda/cuda_ops.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -15,6 +16,23 @@
 #include "quant/quant.h"
 
 namespace kvant {
+
+namespace cuda {
+bool pdl_enabled() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("KVANT_CUDA_PDL");
+    if (env != nullptr && std::string(env) == "0") return false;
+    int device = 0, major = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    return major >= 9;
+  }();
+  return enabled;
+}
+}  // namespace cuda
 
 const CudaDeviceInfo& cuda_device_info() {
   static const CudaDeviceInfo info = [] {

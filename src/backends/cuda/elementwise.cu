@@ -7,6 +7,7 @@ namespace kvant::cuda {
 namespace {
 
 __global__ void rmsnorm_kernel(const float* x, const float* w, int dim, float eps, float* out) {
+  pdl_prologue();
   __shared__ double partial[32];
   __shared__ float scale;
   const float* xr = x + size_t(blockIdx.x) * dim;
@@ -26,11 +27,13 @@ __global__ void rmsnorm_kernel(const float* x, const float* w, int dim, float ep
 }
 
 __global__ void add_kernel(float* x, const float* y, int64_t n) {
+  pdl_prologue();
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) x[i] += y[i];
 }
 
 __global__ void swiglu_kernel(const float* gate, const float* up, int64_t n, float* out) {
+  pdl_prologue();
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) {
     const float g = gate[i];
@@ -41,17 +44,17 @@ __global__ void swiglu_kernel(const float* gate, const float* up, int64_t n, flo
 }  // namespace
 
 void launch_rmsnorm(const float* x, const float* w, int n_rows, int dim, float eps, float* out, cudaStream_t stream) {
-  rmsnorm_kernel<<<n_rows, 256, 0, stream>>>(x, w, dim, eps, out);
+  launch_kernel(rmsnorm_kernel, n_rows, 256, 0, stream, x, w, dim, eps, out);
   KVANT_CUDA_LAUNCHED();
 }
 
 void launch_add(float* x, const float* y, int64_t n, cudaStream_t stream) {
-  add_kernel<<<ceil_div(n, 256), 256, 0, stream>>>(x, y, n);
+  launch_kernel(add_kernel, ceil_div(n, 256), 256, 0, stream, x, y, n);
   KVANT_CUDA_LAUNCHED();
 }
 
 void launch_swiglu(const float* gate, const float* up, int64_t n, float* out, cudaStream_t stream) {
-  swiglu_kernel<<<ceil_div(n, 256), 256, 0, stream>>>(gate, up, n, out);
+  launch_kernel(swiglu_kernel, ceil_div(n, 256), 256, 0, stream, gate, up, n, out);
   KVANT_CUDA_LAUNCHED();
 }
 

@@ -29,6 +29,7 @@ __device__ void rope_query_head(const RopeKvArgs& a, int r, int h, int pos, floa
 }
 
 __global__ void __launch_bounds__(kWarps * 32) rope_kv_kernel(RopeKvArgs a, int tasks_per_row) {
+  pdl_prologue();
   extern __shared__ float smem[];  // per warp: x[d] floats, idx[d] ints, the encoded block (<= 4d bytes)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int d = a.rope.head_dim;
@@ -118,6 +119,7 @@ __device__ void turbo_encode_by_block(KvType type, float* x, int* idx, uint8_t* 
 // by the whole block (turbo_encode_by_block), or, with a.stage set, written roped to the stage for
 // turbo_encode_staged_kernel.
 __global__ void __launch_bounds__(kTurboStarts * 32) rope_kv_turbo_kernel(RopeKvArgs a, int tasks_per_row) {
+  pdl_prologue();
   extern __shared__ float smem[];  // per warp: x[d] floats, idx[d] ints, encoded block (<= 4d bytes)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int d = a.rope.head_dim;
@@ -178,6 +180,7 @@ __global__ void __launch_bounds__(kTurboStarts * 32) rope_kv_turbo_kernel(RopeKv
 // One block of kTurboStarts warps per (layer, K or V, head): the staged roped vector of the decode token
 // encoded into that layer's compressed cache at the token's cell. Non-turbo halves return at once.
 __global__ void __launch_bounds__(kTurboStarts * 32) turbo_encode_staged_kernel(StagedTurboArgs a) {
+  pdl_prologue();
   extern __shared__ float smem[];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int d = a.kv.head_dim, n_kv = a.kv.n_head_kv;
@@ -205,20 +208,20 @@ void launch_rope_kv(const RopeKvArgs& a, cudaStream_t stream) {
   if (tasks_per_row == 0 || a.n_rows == 0) return;
   if (a.write_kv && (kv_type_is_turbo(a.kv.type_k) || kv_type_is_turbo(a.kv.type_v))) {
     const size_t smem = size_t(kTurboStarts) * 3 * a.rope.head_dim * sizeof(float);
-    rope_kv_turbo_kernel<<<a.n_rows * tasks_per_row, kTurboStarts * 32, smem, stream>>>(a, tasks_per_row);
+    launch_kernel(rope_kv_turbo_kernel, a.n_rows * tasks_per_row, kTurboStarts * 32, smem, stream, a, tasks_per_row);
     KVANT_CUDA_LAUNCHED();
     return;
   }
   assert(a.stage == nullptr && "staging is for turbo caches");
   const int total = a.n_rows * tasks_per_row;
   const size_t smem = size_t(kWarps) * 3 * a.rope.head_dim * sizeof(float);
-  rope_kv_kernel<<<ceil_div(total, kWarps), kWarps * 32, smem, stream>>>(a, tasks_per_row);
+  launch_kernel(rope_kv_kernel, ceil_div(total, kWarps), kWarps * 32, smem, stream, a, tasks_per_row);
   KVANT_CUDA_LAUNCHED();
 }
 
 void launch_turbo_encode_staged(const StagedTurboArgs& a, cudaStream_t stream) {
   const size_t smem = size_t(kTurboStarts) * 3 * a.kv.head_dim * sizeof(float);
-  turbo_encode_staged_kernel<<<a.n_layer * 2 * a.kv.n_head_kv, kTurboStarts * 32, smem, stream>>>(a);
+  launch_kernel(turbo_encode_staged_kernel, a.n_layer * 2 * a.kv.n_head_kv, kTurboStarts * 32, smem, stream, a);
   KVANT_CUDA_LAUNCHED();
 }
 

@@ -175,6 +175,7 @@ __device__ __forceinline__ void store_x(const XStep& xs, const float* g, const f
 
 template <GgmlType T>
 __global__ void __launch_bounds__(kThreads, 2) matmul_tc_kernel(MatvecArgs a, int total_cols) {
+  pdl_prologue();
   using C = Chunk<T>;
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ const uint8_t* rowp[kBN];  // weight row of each tile column, null past n_out
@@ -343,7 +344,7 @@ void launch_typed(const MatvecArgs& a, cudaStream_t stream) {
   }
   if (tiles == 0 || a.n_rows <= 0) return;
   const dim3 grid(tiles, ceil_div(a.n_rows, kBM));
-  matmul_tc_kernel<T><<<grid, kThreads, C::kSmem, stream>>>(a, total);
+  launch_kernel(matmul_tc_kernel<T>, grid, kThreads, C::kSmem, stream, a, total);
   KVANT_CUDA_LAUNCHED();
 }
 

@@ -126,6 +126,7 @@ __device__ __forceinline__ void row_dot_scalar(const uint8_t* wrow, int n_in, co
 
 template <GgmlType T, int NR>
 __global__ void __launch_bounds__(kWarps * 32, NR <= 2 ? 3 : 2) matvec_kernel(MatvecArgs a, int total_out) {
+  pdl_prologue();
   constexpr int L = Tile<T>::kLoads;
   __shared__ __align__(16) uint8_t stages[kWarps][Tile<T>::kBytes];
   __shared__ double partial[kWarps][NR];
@@ -212,6 +213,7 @@ __global__ void __launch_bounds__(kWarps * 32, NR <= 2 ? 3 : 2) matvec_kernel(Ma
 
 template <GgmlType T>
 __global__ void embed_kernel(DeviceMatrix table, const int32_t* tokens, float* out) {
+  pdl_prologue();
   using F = WFmt<T>;
   constexpr int kUnitsPerBlock = F::kQK / 32;
   const int t = blockIdx.x;
@@ -237,7 +239,7 @@ void launch_typed(const MatvecArgs& a, cudaStream_t stream) {
     for (int k = 0; k < a.n_w; ++k) total += a.w[k].n_out;
   }
   const dim3 grid(ceil_div(total, kWarps), ceil_div(a.n_rows, NR));
-  matvec_kernel<T, NR><<<grid, kWarps * 32, 0, stream>>>(a, total);
+  launch_kernel(matvec_kernel<T, NR>, grid, kWarps * 32, 0, stream, a, total);
   KVANT_CUDA_LAUNCHED();
 }
 
@@ -287,7 +289,7 @@ void launch_q8_rows(const MatvecArgs& a, int total, cudaStream_t stream) {
   // Persistent blocks: each quantises x once and its warps stride over the output rows.
   const int resident = std::max(1, sm_count() * std::max(per_sm, 1) / grid_y);
   const dim3 grid(std::min(ceil_div(total, q8::kWarps), resident), grid_y);
-  kernel<<<grid, q8::kWarps * 32, smem, stream>>>(a, total);
+  launch_kernel(kernel, grid, q8::kWarps * 32, smem, stream, a, total);
   KVANT_CUDA_LAUNCHED();
 }
 
@@ -362,7 +364,7 @@ void launch_matvec(const MatvecArgs& a, cudaStream_t stream) {
 void launch_embed(const DeviceMatrix& table, const int32_t* tokens, int n, float* out, cudaStream_t stream) {
   switch (table.type) {
 #define KVANT_CASE(T) \
-  case GgmlType::T: embed_kernel<GgmlType::T><<<n, 128, 0, stream>>>(table, tokens, out); break;
+  case GgmlType::T: launch_kernel(embed_kernel<GgmlType::T>, n, 128, 0, stream, table, tokens, out); break;
     KVANT_WEIGHT_TYPES(KVANT_CASE)
 #undef KVANT_CASE
     default: std::fprintf(stderr, "kvant cuda: embed: unsupported type %u\n", unsigned(table.type)); std::abort();

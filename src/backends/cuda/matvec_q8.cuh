@@ -329,6 +329,7 @@ __device__ __forceinline__ const uint8_t* item_row(const MatvecArgs& a, int item
 template <GgmlType T, int NR>
 __global__ void __launch_bounds__(kWarps * 32, NR == 1 ? 3 : (NR <= 8 ? 2 : 1))
     matvec_q8_kernel(MatvecArgs a, int total_out) {
+  pdl_prologue();
   using TL = Q8Tile<T>;
   extern __shared__ __align__(16) uint8_t smem[];
   __shared__ double partial[kWarps][NR];
