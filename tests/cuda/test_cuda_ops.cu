@@ -196,6 +196,22 @@ void test_elementwise(cuda::CudaOps& ops, CpuOps& cpu) {
   std::printf("elementwise: rmsnorm, swiglu, add, rope x2, embed checked\n");
 }
 
+// A test cache: 2 KV heads, the given types (q8_0/q4_0 K and q4_0 V rotated), window and a batch of 64.
+KvCacheConfig test_cache_config(uint32_t n_layer, int d, uint32_t n_ctx, KvType tk, KvType tv, uint32_t window) {
+  KvCacheConfig c;
+  c.n_layer = n_layer;
+  c.n_head_kv = 2;
+  c.head_dim = uint32_t(d);
+  c.n_ctx = n_ctx;
+  c.type_k = tk;
+  c.type_v = tv;
+  c.rotate_k = tk == KvType::Q8_0 || tk == KvType::Q4_0;
+  c.rotate_v = tv == KvType::Q4_0;
+  c.window = window;
+  c.max_batch = 64;
+  return c;
+}
+
 void test_kv(cuda::CudaOps& ops, CpuOps& cpu) {
   struct Pair { KvType k, v; };
   int combos = 0, byte_mismatch = 0, vectors = 0;
@@ -204,17 +220,7 @@ void test_kv(cuda::CudaOps& ops, CpuOps& cpu) {
       for (KvType tv : kAllKvTypes) {
         for (uint32_t window : {0u, 32u}) {
           if (d != 64 && (window > 0 || tv != tk)) continue;  // keep the run short: full matrix at d = 64
-          KvCacheConfig c;
-          c.n_layer = 2;
-          c.n_head_kv = 2;
-          c.head_dim = uint32_t(d);
-          c.n_ctx = 512;
-          c.type_k = tk;
-          c.type_v = tv;
-          c.rotate_k = tk == KvType::Q8_0 || tk == KvType::Q4_0;
-          c.rotate_v = tv == KvType::Q4_0;
-          c.window = window;
-          c.max_batch = 64;
+          const KvCacheConfig c = test_cache_config(2, d, 512, tk, tv, window);
           auto host_cache = KvCache::create(c);
           auto dev_cache = KvCache::create(c);
           CHECK(bool(host_cache) && bool(dev_cache), "cache create");
@@ -306,17 +312,7 @@ void test_attention_long(cuda::CudaOps& ops, CpuOps& cpu) {
           continue;
         const uint32_t window = (int(tk) + int(tv)) % 2 ? 128u : 0u;  // half the pairs with a window
         const int n_keys = d == 64 ? 5000 : 1000, G = d == 64 ? 6 : 4, n_head = 2 * G;
-        KvCacheConfig c;
-        c.n_layer = 1;
-        c.n_head_kv = 2;
-        c.head_dim = uint32_t(d);
-        c.n_ctx = uint32_t(n_keys + 8);
-        c.type_k = tk;
-        c.type_v = tv;
-        c.rotate_k = tk == KvType::Q8_0 || tk == KvType::Q4_0;
-        c.rotate_v = tv == KvType::Q4_0;
-        c.window = window;
-        c.max_batch = 64;
+        const KvCacheConfig c = test_cache_config(1, d, uint32_t(n_keys + 8), tk, tv, window);
         auto cache = KvCache::create(c);
         CHECK(bool(cache), "cache create d=%d", d);
         if (!cache) continue;

@@ -114,6 +114,36 @@ __device__ __forceinline__ double warp_sum(double v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
 }
+// The fused RMSNorm's scales: out[r] = 1 / sqrt(mean(x[r]²) + eps) for rows r < nr (nr <= NR) of n_in
+// floats, squares summed in double as the CPU does. Every thread of the kWarps-warp block calls it;
+// partial is shared scratch. out is ready after the caller's next __syncthreads(). vec: n_in % 4 == 0 and
+// x 16-byte aligned (float4 loads).
+template <int kWarps, int NR>
+__device__ void block_rows_inv_rms(const float* x, int n_in, int nr, float eps, bool vec, double (*partial)[NR],
+                                   float* out) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int r = 0; r < nr; ++r) {
+    double s = 0.0;
+    const float* xr = x + size_t(r) * n_in;
+    if (vec) {
+      for (int i = 4 * threadIdx.x; i < n_in; i += 4 * kWarps * 32) {
+        const float4 v = *reinterpret_cast<const float4*>(xr + i);
+        s += double(v.x) * v.x + double(v.y) * v.y + double(v.z) * v.z + double(v.w) * v.w;
+      }
+    } else {
+      for (int i = threadIdx.x; i < n_in; i += kWarps * 32) s += double(xr[i]) * xr[i];
+    }
+    s = warp_sum(s);
+    if (lane == 0) partial[warp][r] = s;
+  }
+  __syncthreads();
+  if (threadIdx.x < nr) {
+    double s = 0.0;
+    for (int w = 0; w < kWarps; ++w) s += partial[w][threadIdx.x];
+    out[threadIdx.x] = 1.0f / sqrtf(float(s / n_in) + eps);
+  }
+}
+
 __device__ __forceinline__ float warp_max(float v) {
   for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;

@@ -154,28 +154,7 @@ __global__ void __launch_bounds__(kWarps * 32, NR <= 2 ? 3 : 2) matvec_kernel(Ma
   uint4 buf[L];
   if (active && vec && aligned) tile_load(wrow, int(min(size_t(Tile<T>::kBytes), m.row_bytes)), lane, buf);
 
-  if (a.norm_w) {  // sum of squares in double, as the CPU does
-    for (int r = 0; r < nr; ++r) {
-      double s = 0.0;
-      const float* xr = x + size_t(r) * n_in;
-      if (vec) {
-        for (int i = 4 * threadIdx.x; i < n_in; i += 4 * kWarps * 32) {
-          const float4 v = ldg4(xr + i);
-          s += double(v.x) * v.x + double(v.y) * v.y + double(v.z) * v.z + double(v.w) * v.w;
-        }
-      } else {
-        for (int i = threadIdx.x; i < n_in; i += kWarps * 32) s += double(xr[i]) * xr[i];
-      }
-      s = warp_sum(s);
-      if (lane == 0) partial[warp][r] = s;
-    }
-    __syncthreads();
-    if (threadIdx.x < nr) {
-      double s = 0.0;
-      for (int w = 0; w < kWarps; ++w) s += partial[w][threadIdx.x];
-      norm_scale[threadIdx.x] = 1.0f / sqrtf(float(s / n_in) + a.eps);
-    }
-  }
+  if (a.norm_w) block_rows_inv_rms<kWarps, NR>(x, n_in, nr, a.eps, vec, partial, norm_scale);
   __syncthreads();
   if (!active) return;
 

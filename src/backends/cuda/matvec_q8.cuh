@@ -100,6 +100,20 @@ template <> struct Q8Fmt<GgmlType::Q4_1> {
   }
 };
 
+// Q4_K/Q5_K: the scales (d · sc) and negated mins (−dmin · m) of sub-blocks 2p and 2p + 1 of the
+// super-block at byte b.
+template <class It>
+__device__ __forceinline__ void k4_item_scales(const uint8_t* s, int b, int p, It& o) {
+  const float d = half_at(s, b), dmin = half_at(s, b + 2);
+#pragma unroll
+  for (int u = 0; u < 2; ++u) {
+    int sc, mn;
+    k4_scale_min(2 * p + u, s + b + 4, &sc, &mn);
+    o.d[u][0] = d * float(sc);
+    o.m[u] = -dmin * float(mn);
+  }
+}
+
 // Q4_K: 144-byte blocks of 8 sub-blocks; an item is sub-blocks 2p, 2p+1 (low / high nibbles of 32 bytes).
 template <> struct Q8Fmt<GgmlType::Q4_K> {
   static constexpr int kQK = 256, kBytes = 144, kTileBlocks = 16, kUnits = 2;
@@ -107,14 +121,7 @@ template <> struct Q8Fmt<GgmlType::Q4_K> {
   using It = Item<2, false, true>;
   __device__ static void decode(const uint8_t* s, int it, It& o) {
     const int b = 144 * (it >> 2), p = it & 3;
-    const float d = half_at(s, b), dmin = half_at(s, b + 2);
-#pragma unroll
-    for (int u = 0; u < 2; ++u) {
-      int sc, mn;
-      k4_scale_min(2 * p + u, s + b + 4, &sc, &mn);
-      o.d[u][0] = d * float(sc);
-      o.m[u] = -dmin * float(mn);
-    }
+    k4_item_scales(s, b, p, o);
     uint32_t q[8];
     words_a16<8>(s, b + 16 + 32 * p, q);
 #pragma unroll
@@ -132,14 +139,7 @@ template <> struct Q8Fmt<GgmlType::Q5_K> {
   using It = Item<2, false, true>;
   __device__ static void decode(const uint8_t* s, int it, It& o) {
     const int b = 176 * (it >> 2), p = it & 3;
-    const float d = half_at(s, b), dmin = half_at(s, b + 2);
-#pragma unroll
-    for (int u = 0; u < 2; ++u) {
-      int sc, mn;
-      k4_scale_min(2 * p + u, s + b + 4, &sc, &mn);
-      o.d[u][0] = d * float(sc);
-      o.m[u] = -dmin * float(mn);
-    }
+    k4_item_scales(s, b, p, o);
     uint32_t q[8], h[8];
     words_a16<8>(s, b + 48 + 32 * p, q);
     words_a16<8>(s, b + 16, h);
@@ -347,23 +347,8 @@ __global__ void __launch_bounds__(kWarps * 32, NR == 1 ? 3 : (NR <= 8 ? 2 : 1))
   const uint8_t* wrow = item < total_out ? item_row(a, item, &k, &j) : nullptr;
   if (wrow != nullptr) tile_load(wrow, min(TL::kBytes, row_bytes), lane, buf);
 
-  if (a.norm_w != nullptr) {  // sum of squares in double, as the CPU does
-    for (int r = 0; r < nr; ++r) {
-      double s = 0.0;
-      const float* xr = x + size_t(r) * n_in;
-      for (int i = 4 * threadIdx.x; i < n_in; i += 4 * kWarps * 32) {
-        const float4 v = *reinterpret_cast<const float4*>(xr + i);
-        s += double(v.x) * v.x + double(v.y) * v.y + double(v.z) * v.z + double(v.w) * v.w;
-      }
-      s = warp_sum(s);
-      if (lane == 0) partial[warp][r] = s;
-    }
-    __syncthreads();
-    if (threadIdx.x < nr) {
-      double s = 0.0;
-      for (int w = 0; w < kWarps; ++w) s += partial[w][threadIdx.x];
-      inv_rms[threadIdx.x] = 1.0f / sqrtf(float(s / n_in) + a.eps);
-    }
+  if (a.norm_w != nullptr) {
+    block_rows_inv_rms<kWarps, NR>(x, n_in, nr, a.eps, true, partial, inv_rms);
     __syncthreads();
   }
   uint8_t* stage = smem + warp * TL::kStage;
