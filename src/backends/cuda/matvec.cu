@@ -11,6 +11,8 @@
 #include "backends/cuda/weight_formats.cuh"
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 
 namespace kvant::cuda {
 namespace {
@@ -238,7 +240,7 @@ size_t q8_smem_limit() {
     int dev = 0, bytes = 48 << 10;
     cudaGetDevice(&dev);
     cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
-    return size_t(bytes) - 2048;
+    return size_t(bytes) - 4096;  // the kernels' static shared memory (NR = 16: 2.1 KB) stays below this
   }();
   return limit;
 }
@@ -253,23 +255,32 @@ int sm_count() {
   return n;
 }
 
-template <GgmlType T, int NR>
+template <GgmlType T, int NR, int kW>
 void launch_q8_rows(const MatvecArgs& a, int total, cudaStream_t stream) {
-  const auto kernel = q8::matvec_q8_kernel<T, NR>;
+  const auto kernel = q8::matvec_q8_kernel<T, NR, kW>;
   static const bool configured = [&] {
     KVANT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(q8_smem_limit())));
     return true;
   }();
   (void)configured;
-  const size_t smem = q8::smem_bytes<T>(NR, a.w[0].n_in);
+  const size_t smem = q8::smem_bytes<T>(kW, NR, a.w[0].n_in);
   int per_sm = 0;
-  KVANT_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, q8::kWarps * 32, smem));
+  KVANT_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kW * 32, smem));
   const int grid_y = ceil_div(a.n_rows, NR);
   // Persistent blocks: each quantises x once and its warps stride over the output rows.
   const int resident = std::max(1, sm_count() * std::max(per_sm, 1) / grid_y);
-  const dim3 grid(std::min(ceil_div(total, q8::kWarps), resident), grid_y);
-  launch_kernel(kernel, grid, q8::kWarps * 32, smem, stream, a, total);
+  const dim3 grid(std::min(ceil_div(total, kW), resident), grid_y);
+  launch_kernel(kernel, grid, kW * 32, smem, stream, a, total);
   KVANT_CUDA_LAUNCHED();
+}
+
+// Wide blocks (one per SM) for a single activation row: KVANT_CUDA_MATVEC_WIDE=0 turns them off (A/B).
+bool q8_wide_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("KVANT_CUDA_MATVEC_WIDE");
+    return v == nullptr || std::string(v) != "0";
+  }();
+  return on;
 }
 
 // Launches the int8 path when it applies (quantised type, 16-byte aligned rows, x and norm weights, shared
@@ -281,16 +292,20 @@ bool launch_q8(const MatvecArgs& a, int total, cudaStream_t stream) {
   const int n_in = a.w[0].n_in;
   if ((bits & 15) != 0 || n_in % 32 != 0) return false;
   const size_t limit = q8_smem_limit();
+  if (a.n_rows == 1 && q8_wide_enabled() && q8::smem_bytes<T>(q8::kWideWarps, 1, n_in) <= limit) {
+    launch_q8_rows<T, 1, q8::kWideWarps>(a, total, stream);
+    return true;
+  }
   int nr = 16;
   while (nr > 1 && nr / 2 >= a.n_rows) nr /= 2;  // fewest rows per block that cover n_rows (at most 16)
-  while (nr > 1 && q8::smem_bytes<T>(nr, n_in) > limit) nr /= 2;
-  if (q8::smem_bytes<T>(nr, n_in) > limit) return false;
+  while (nr > 1 && q8::smem_bytes<T>(q8::kWarps, nr, n_in) > limit) nr /= 2;
+  if (q8::smem_bytes<T>(q8::kWarps, nr, n_in) > limit) return false;
   switch (nr) {
-    case 16: launch_q8_rows<T, 16>(a, total, stream); break;
-    case 8: launch_q8_rows<T, 8>(a, total, stream); break;
-    case 4: launch_q8_rows<T, 4>(a, total, stream); break;
-    case 2: launch_q8_rows<T, 2>(a, total, stream); break;
-    default: launch_q8_rows<T, 1>(a, total, stream); break;
+    case 16: launch_q8_rows<T, 16, q8::kWarps>(a, total, stream); break;
+    case 8: launch_q8_rows<T, 8, q8::kWarps>(a, total, stream); break;
+    case 4: launch_q8_rows<T, 4, q8::kWarps>(a, total, stream); break;
+    case 2: launch_q8_rows<T, 2, q8::kWarps>(a, total, stream); break;
+    default: launch_q8_rows<T, 1, q8::kWarps>(a, total, stream); break;
   }
   return true;
 }

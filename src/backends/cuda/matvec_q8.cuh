@@ -1,10 +1,10 @@
 // backends/cuda/matvec_q8.cuh — the int8 (dp4a) matvec for quantised weights (Q8_0, Q4_0, Q4_1, Q4_K, Q5_K,
 // Q6_K), included by matvec.cu only. Each block quantises its activation rows (RMSNorm folded in) to int8
 // with one f32 scale per 32 elements into shared memory, then its warps stream whole weight rows
-// (persistent grid: a warp takes rows blockIdx*warps+warp, += all warps). A warp loads a tile of a row
-// with 16-byte streaming loads into registers (the next tile, or the next row's first, is in flight
-// while the current one is staged in shared memory and dotted), each lane takes one "item" (one or two
-// 32-element units) at a time and accumulates d_w·d_x·Σ(q_w·q_x) (+ min·d_x·Σq_x) with __dp4a.
+// (persistent grid: a warp takes rows blockIdx*warps+warp, += all warps). A warp copies its rows tile by
+// tile into its own ring of shared-memory stages with cp.async, several tiles ahead (across row ends), so
+// each warp keeps kilobytes of weights in flight; each lane takes one "item" (one or two 32-element units)
+// of the staged tile at a time and accumulates d_w·d_x·Σ(q_w·q_x) (+ min·d_x·Σq_x) with __dp4a.
 #pragma once
 
 #include "backends/cuda/kernels.h"
@@ -12,8 +12,13 @@
 
 namespace kvant::cuda::q8 {
 
-constexpr int kWarps = 8;        // warps per block
+// Warps per block: kWideWarps in one block per SM (x quantised once per SM) or kWarps in three.
+constexpr int kWarps = 8;
+constexpr int kWideWarps = 24;
 constexpr int kStagePad = 16;    // bytes past a stage the 2-byte-aligned word loads may touch
+
+// Tiles a warp's ring holds: one in use, the rest in flight.
+__host__ __device__ constexpr int ring_stages(int nr) { return nr == 1 ? 3 : 2; }
 
 // ---- weight decoders: item `it` of a tile staged at s (16-byte aligned) -> int8x4 words + scales ----
 
@@ -101,16 +106,20 @@ template <> struct Q8Fmt<GgmlType::Q4_1> {
 };
 
 // Q4_K/Q5_K: the scales (d · sc) and negated mins (−dmin · m) of sub-blocks 2p and 2p + 1 of the
-// super-block at byte b.
+// super-block at byte b (16-byte aligned): the 16-byte header in one load, the 6-bit fields of all eight
+// sub-blocks unpacked four at a time (ggml's get_scale_min_k4 without its branch).
 template <class It>
 __device__ __forceinline__ void k4_item_scales(const uint8_t* s, int b, int p, It& o) {
-  const float d = half_at(s, b), dmin = half_at(s, b + 2);
+  const uint4 h = *reinterpret_cast<const uint4*>(s + b);  // d, dmin | scales[0..3] | [4..7] | [8..11]
+  const float d = half_bits_to_float(uint16_t(h.x & 0xFFFFu)), dmin = half_bits_to_float(uint16_t(h.x >> 16));
+  const bool high = p >= 2;  // sub-blocks 4..7
+  const uint32_t sc = high ? (h.w & 0x0F0F0F0Fu) | ((h.y >> 2) & 0x30303030u) : h.y & 0x3F3F3F3Fu;
+  const uint32_t mn = high ? ((h.w >> 4) & 0x0F0F0F0Fu) | ((h.z >> 2) & 0x30303030u) : h.z & 0x3F3F3F3Fu;
+  const int shift = 16 * (p & 1);
 #pragma unroll
   for (int u = 0; u < 2; ++u) {
-    int sc, mn;
-    k4_scale_min(2 * p + u, s + b + 4, &sc, &mn);
-    o.d[u][0] = d * float(sc);
-    o.m[u] = -dmin * float(mn);
+    o.d[u][0] = d * float((sc >> (shift + 8 * u)) & 0xFFu);
+    o.m[u] = -dmin * float((mn >> (shift + 8 * u)) & 0xFFu);
   }
 }
 
@@ -154,7 +163,7 @@ template <> struct Q8Fmt<GgmlType::Q5_K> {
 // Q6_K: 210-byte blocks (ql[128], qh[64], int8 scales[16], d); an item is one sub-block of 32, whose
 // halves have their own scales. Element 32u + j: half h = u/4, quarter k = u%4.
 template <> struct Q8Fmt<GgmlType::Q6_K> {
-  static constexpr int kQK = 256, kBytes = 210, kTileBlocks = 16, kUnits = 1;
+  static constexpr int kQK = 256, kBytes = 210, kTileBlocks = 8, kUnits = 1;
   static constexpr bool kSplit = true, kMin = false;
   using It = Item<1, true, false>;
   __device__ static void decode(const uint8_t* s, int it, It& o) {
@@ -180,29 +189,35 @@ struct Q8Tile {
   static constexpr int kElems = F::kTileBlocks * F::kQK;
   static constexpr int kItemElems = 32 * F::kUnits;
   static constexpr int kItems = kElems / kItemElems;
-  static constexpr int kLoads = (kBytes / 16 + 31) / 32;  // uint4 per lane
-  static constexpr int kStage = kBytes + kStagePad;       // per-warp stage bytes (16-byte multiple)
+  static constexpr int kStage = kBytes + kStagePad;  // bytes of one ring slot (16-byte multiple)
+  static constexpr int kCopies = (kBytes / 16 + 31) / 32;  // 16-byte copies per lane for a whole tile
   static_assert(kBytes % 16 == 0 && kItems % 32 == 0, "tile must be 16-byte whole and a lane multiple");
 };
 
-// Shared memory of one block: warp stages, then x scales [NR][G], x sums [NR][G], x int8 [NR][n_in]
-// (16-byte aligned).
-template <GgmlType T>
-__host__ __device__ inline size_t xq_offset(int nr_tmpl, int n_in) {
-  return (size_t(kWarps) * Q8Tile<T>::kStage + size_t(nr_tmpl) * (size_t(n_in) / 32) * 8 + 15) / 16 * 16;
+// Quantised activations in shared memory, laid out so that a warp reading the same 16-byte chunk of 32
+// consecutive items (one per lane) reads 512 contiguous bytes (no bank conflicts): chunk c (of 2·units)
+// of item i sits at ((i / 32) · 2·units + c) · 512 + (i % 32) · 16. A row takes x_stride bytes: n_in
+// rounded up to whole groups of 32 items.
+template <int kUnits>
+__host__ __device__ inline int x_stride(int n_in) {
+  constexpr int kSpan = 32 * 32 * kUnits;
+  return (n_in + kSpan - 1) / kSpan * kSpan;
 }
-template <GgmlType T>
-inline size_t smem_bytes(int nr_tmpl, int n_in) {
-  return xq_offset<T>(nr_tmpl, n_in) + size_t(nr_tmpl) * size_t(n_in);
+template <int kUnits>
+__device__ __forceinline__ int x_chunk(int item, int c) {
+  return ((item >> 5) * (2 * kUnits) + c) * 512 + (item & 31) * 16;
 }
 
-template <int L>
-__device__ __forceinline__ void tile_load(const uint8_t* src, int bytes, int lane, uint4 (&buf)[L]) {
-#pragma unroll
-  for (int i = 0; i < L; ++i) {
-    const int at = 16 * (lane + 32 * i);
-    if (at < bytes) buf[i] = ld_stream(src + at);
-  }
+// Shared memory of one block: warp rings, then {scale, scale·Σq} per 32-group [NR][G], then x int8
+// [NR][x_stride] (16-byte aligned).
+template <GgmlType T>
+__host__ __device__ inline size_t xq_offset(int warps, int nr_tmpl, int n_in) {
+  return (size_t(warps) * ring_stages(nr_tmpl) * Q8Tile<T>::kStage + size_t(nr_tmpl) * (size_t(n_in) / 32) * 8 +
+          15) / 16 * 16;
+}
+template <GgmlType T>
+inline size_t smem_bytes(int warps, int nr_tmpl, int n_in) {
+  return xq_offset<T>(warps, nr_tmpl, n_in) + size_t(nr_tmpl) * size_t(x_stride<Q8Fmt<T>::kUnits>(n_in));
 }
 
 // Σ over one 32-element unit of q_w · q_x (8 dp4a), in two halves when the format splits its scale.
@@ -223,56 +238,59 @@ __device__ __forceinline__ int dot8(const uint32_t (&w)[8], const int4 a, const 
   return s;
 }
 
+// 16-byte global → shared copy that bypasses L1 (cp.async.cg); commit closes a group, wait<N> returns when
+// at most N of this thread's groups are still in flight.
+__device__ __forceinline__ void copy16_async(uint32_t smem_addr, const void* gmem) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_addr), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void copy_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void copy_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
 struct XShared {  // a block's quantised activations
-  const float* d;     // [NR][G] scale of each 32-group
-  const float* sum;   // [NR][G] d * Σq
-  const int8_t* q;    // [NR][n_in]
-  int n_in, groups;
+  const float2* ds;   // [NR][G] {scale, scale·Σq} of each 32-group
+  const int8_t* q;    // [NR][stride], chunk layout of x_chunk
+  int n_in, groups, stride;
 };
 
-// acc[r] += row · xin[r] over one weight row (lanes hold partial sums). buf holds the row's first tile on
-// entry and the first tile of next_row (if any) on exit.
+// acc[r] += tile t of a weight row (staged at stage) · xin[r] (lanes hold partial sums).
 template <GgmlType T, int NR>
-__device__ __forceinline__ void row_dot(const uint8_t* wrow, int row_bytes, const XShared& xs, int nr,
-                                        uint8_t* stage, uint4 (&buf)[Q8Tile<T>::kLoads], const uint8_t* next_row,
-                                        int lane, float (&acc)[NR]) {
+__device__ __forceinline__ void tile_dot(const uint8_t* stage, int t, const XShared& xs, int nr, int lane,
+                                         float (&acc)[NR]) {
   using F = Q8Fmt<T>;
   using TL = Q8Tile<T>;
-  const int n_tiles = (xs.n_in + TL::kElems - 1) / TL::kElems;
-  for (int t = 0; t < n_tiles; ++t) {
-    __syncwarp();
+  const int items = min(TL::kItems, (xs.n_in - t * TL::kElems) / TL::kItemElems);
 #pragma unroll
-    for (int i = 0; i < TL::kLoads; ++i) {
-      const int idx = lane + 32 * i;
-      if (16 * idx < row_bytes - t * TL::kBytes && 16 * idx < TL::kBytes) reinterpret_cast<uint4*>(stage)[idx] = buf[i];
-    }
-    __syncwarp();
-    if (t + 1 < n_tiles) {
-      tile_load(wrow + size_t(t + 1) * TL::kBytes, min(TL::kBytes, row_bytes - (t + 1) * TL::kBytes), lane, buf);
-    } else if (next_row != nullptr) {
-      tile_load(next_row, min(TL::kBytes, row_bytes), lane, buf);
-    }
-    const int items = min(TL::kItems, (xs.n_in - t * TL::kElems) / TL::kItemElems);
-    const int g0 = t * (TL::kElems / 32);
-#pragma unroll 1
-    for (int it = lane; it < items; it += 32) {
+  for (int step = 0; step < TL::kItems / 32; ++step) {
+    const int it = lane + 32 * step;
+    if (it < items) {
       typename F::It w;
       F::decode(stage, it, w);
+      const int item = t * TL::kItems + it;
 #pragma unroll
-      for (int u = 0; u < F::kUnits; ++u) {
-        const int g = g0 + it * F::kUnits + u;
+      for (int r = 0; r < NR; ++r) {
+        if (r < nr) {
+          const int8_t* xr = xs.q + size_t(r) * xs.stride;
+          float2 ds[F::kUnits];
+          if constexpr (F::kUnits == 2) {
+            const float4 v = *reinterpret_cast<const float4*>(xs.ds + r * xs.groups + 2 * item);
+            ds[0] = make_float2(v.x, v.y), ds[1] = make_float2(v.z, v.w);
+          } else {
+            ds[0] = xs.ds[r * xs.groups + item];
+          }
 #pragma unroll
-        for (int r = 0; r < NR; ++r) {
-          if (r < nr) {
-            const int4* xq = reinterpret_cast<const int4*>(xs.q + size_t(r) * xs.n_in + 32 * g);
-            const int4 a = xq[0], b = xq[1];
-            const float dx = xs.d[r * xs.groups + g];
+          for (int u = 0; u < F::kUnits; ++u) {
+            const int4 a = *reinterpret_cast<const int4*>(xr + x_chunk<F::kUnits>(item, 2 * u));
+            const int4 b = *reinterpret_cast<const int4*>(xr + x_chunk<F::kUnits>(item, 2 * u + 1));
+            const float dx = ds[u].x;
             if constexpr (F::kSplit) {
               acc[r] += dx * (w.d[u][0] * float(dot8(w.w[u], a, b, 0)) + w.d[u][1] * float(dot8(w.w[u], a, b, 1)));
             } else {
               acc[r] += (dx * w.d[u][0]) * float(dot8(w.w[u], a, b, -1));
             }
-            if constexpr (F::kMin) acc[r] += w.m[u] * xs.sum[r * xs.groups + g];
+            if constexpr (F::kMin) acc[r] += w.m[u] * ds[u].y;
           }
         }
       }
@@ -280,12 +298,14 @@ __device__ __forceinline__ void row_dot(const uint8_t* wrow, int row_bytes, cons
   }
 }
 
-// Quantises rows [0, nr) of x (normed: x * inv_rms * norm_w) into int8 groups of 32: 8 lanes per group,
-// 4 elements a lane.
+// Quantises rows [0, nr) of x (normed: x * inv_rms * norm_w) into int8 groups of 32 (layout of x_chunk,
+// units of kUnits groups): 8 lanes per group, 4 elements a lane.
+template <int kUnits, int kW>
 __device__ __forceinline__ void quantise_x(const float* x, const float* norm_w, const float* inv_rms, int nr,
-                                           int n_in, float* xd, float* xsum, int8_t* xq) {
+                                           int n_in, float2* xds, int8_t* xq) {
   const int groups = n_in / 32, total = nr * groups, sub = threadIdx.x & 7, warp = threadIdx.x / 32;
-  for (int base = 4 * warp; base < total; base += kWarps * 4) {  // whole warps iterate (shuffles)
+  const int stride = x_stride<kUnits>(n_in);
+  for (int base = 4 * warp; base < total; base += kW * 4) {  // whole warps iterate (shuffles)
     const int gi = min(base + int(threadIdx.x % 32) / 8, total - 1);  // lanes past the end redo the last group
     const bool owner = base + int(threadIdx.x % 32) / 8 < total;
     const int r = gi / groups, g = gi - r * groups, e = 32 * g + 4 * sub;
@@ -305,12 +325,10 @@ __device__ __forceinline__ void quantise_x(const float* x, const float* norm_w, 
 #pragma unroll
     for (int o = 1; o < 8; o <<= 1) qsum += __shfl_xor_sync(0xffffffffu, qsum, o);
     if (owner) {
-      reinterpret_cast<uint32_t*>(xq + size_t(r) * n_in + e)[0] =
+      const int item = g / kUnits, chunk = 2 * (g - item * kUnits) + (sub >> 2);
+      *reinterpret_cast<uint32_t*>(xq + size_t(r) * stride + x_chunk<kUnits>(item, chunk) + 4 * (sub & 3)) =
           (uint32_t(q0) & 0xFF) | ((uint32_t(q1) & 0xFF) << 8) | ((uint32_t(q2) & 0xFF) << 16) | (uint32_t(q3) << 24);
-      if (sub == 0) {
-        xd[r * groups + g] = d;
-        xsum[r * groups + g] = d * float(qsum);
-      }
+      if (sub == 0) xds[r * groups + g] = make_float2(d, d * float(qsum));
     }
   }
 }
@@ -326,53 +344,92 @@ __device__ __forceinline__ const uint8_t* item_row(const MatvecArgs& a, int item
   return a.w[k].data + size_t(j) * a.w[k].row_bytes;
 }
 
-template <GgmlType T, int NR>
-__global__ void __launch_bounds__(kWarps * 32, NR == 1 ? 3 : (NR <= 8 ? 2 : 1))
+template <GgmlType T, int NR, int kW>
+__global__ void __launch_bounds__(kW * 32, kW == kWarps ? (NR == 1 ? 3 : 2) : 1)
     matvec_q8_kernel(MatvecArgs a, int total_out) {
-  pdl_prologue();
   using TL = Q8Tile<T>;
+  constexpr int kRing = ring_stages(NR);
   extern __shared__ __align__(16) uint8_t smem[];
-  __shared__ double partial[kWarps][NR];
+  __shared__ double partial[kW][NR];
   __shared__ float inv_rms[NR];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int row0 = blockIdx.y * NR, nr = min(NR, a.n_rows - row0);
   const int n_in = a.w[0].n_in, groups = n_in / 32, row_bytes = int(a.w[0].row_bytes);
-  const float* x = a.x + size_t(row0) * n_in;
   const bool swiglu = a.epilogue == MatvecEpilogue::SwiGlu;
-  const int stride = gridDim.x * kWarps;
 
-  // Request this warp's first tile before the prologue.
-  int item = blockIdx.x * kWarps + warp, k = 0, j = 0;
-  uint4 buf[TL::kLoads];
-  const uint8_t* wrow = item < total_out ? item_row(a, item, &k, &j) : nullptr;
-  if (wrow != nullptr) tile_load(wrow, min(TL::kBytes, row_bytes), lane, buf);
+  // This warp's steps: its items first, first + stride, ...; an item is one weight row (gate then up row
+  // with SwiGLU) of n_tiles tiles; step q is tile q of that sequence and lands in ring slot q % kRing.
+  const int first = blockIdx.x * kW + warp, stride = gridDim.x * kW;
+  const int n_items = first < total_out ? (total_out - first + stride - 1) / stride : 0;
+  const int n_tiles = (n_in + TL::kElems - 1) / TL::kElems;
+  const int steps_per_item = swiglu ? 2 * n_tiles : n_tiles;
+  const int n_steps = n_items * steps_per_item;
+  uint8_t* ring = smem + size_t(warp) * kRing * TL::kStage;
+  // Copies the next step's tile into its slot (nothing past the last step); one commit group per call.
+  // The source pointer advances by a tile; a new row's pointer is looked up once per row.
+  int issue_q = 0, issue_item = first, issue_s = 0, issue_left = row_bytes;
+  const uint8_t* issue_src = nullptr;
+  const uint32_t ring_addr = uint32_t(__cvta_generic_to_shared(ring)) + 16 * lane;
+  auto issue = [&]() {
+    if (issue_q < n_steps) {
+      if (issue_s == 0 || issue_s == n_tiles) {
+        int k = 0, j = 0;
+        issue_src = item_row(a, issue_item, &k, &j);
+        if (issue_s != 0) issue_src = a.w[1].data + size_t(j) * a.w[1].row_bytes;  // SwiGLU's up row
+        issue_left = row_bytes;
+      }
+      const uint32_t dst = ring_addr + (issue_q % kRing) * TL::kStage;
+      const uint8_t* src = issue_src + 16 * lane;
+#pragma unroll
+      for (int i = 0; i < TL::kCopies; ++i) {
+        if (16 * (lane + 32 * i) < min(issue_left, TL::kBytes)) copy16_async(dst + 512 * i, src + 512 * i);
+      }
+      issue_src += TL::kBytes;
+      issue_left -= TL::kBytes;
+      ++issue_q;
+      if (++issue_s == steps_per_item) issue_s = 0, issue_item += stride;
+    }
+    copy_commit();
+  };
+  for (int q = 0; q < kRing - 1; ++q) issue();
+  pdl_prologue();
 
+  const float* x = a.x + size_t(row0) * n_in;
   if (a.norm_w != nullptr) {
-    block_rows_inv_rms<kWarps, NR>(x, n_in, nr, a.eps, true, partial, inv_rms);
+    block_rows_inv_rms<kW, NR>(x, n_in, nr, a.eps, true, partial, inv_rms);
     __syncthreads();
   }
-  uint8_t* stage = smem + warp * TL::kStage;
-  float* xd = reinterpret_cast<float*>(smem + kWarps * TL::kStage);
-  float* xsum = xd + NR * groups;
-  int8_t* xq = reinterpret_cast<int8_t*>(smem + xq_offset<T>(NR, n_in));
-  quantise_x(x, a.norm_w, inv_rms, nr, n_in, xd, xsum, xq);
+  float2* xds = reinterpret_cast<float2*>(smem + size_t(kW) * kRing * TL::kStage);
+  int8_t* xq = reinterpret_cast<int8_t*>(smem + xq_offset<T>(kW, NR, n_in));
+  quantise_x<Q8Fmt<T>::kUnits, kW>(x, a.norm_w, inv_rms, nr, n_in, xds, xq);
   __syncthreads();
-  const XShared xs{xd, xsum, xq, n_in, groups};
+  const XShared xs{xds, xq, n_in, groups, x_stride<Q8Fmt<T>::kUnits>(n_in)};
 
-  while (wrow != nullptr) {
-    const int next_item = item + stride;
-    int k2 = 0, j2 = 0;
-    const uint8_t* next_row = next_item < total_out ? item_row(a, next_item, &k2, &j2) : nullptr;
-    const uint8_t* up_row = swiglu ? a.w[1].data + size_t(j) * a.w[1].row_bytes : nullptr;
-    float acc[NR], acc_up[NR];
+  float acc[NR], acc_gate[NR];
 #pragma unroll
-    for (int r = 0; r < NR; ++r) acc[r] = acc_up[r] = 0.0f;
-    row_dot<T, NR>(wrow, row_bytes, xs, nr, stage, buf, swiglu ? up_row : next_row, lane, acc);
-    if (swiglu) row_dot<T, NR>(up_row, row_bytes, xs, nr, stage, buf, next_row, lane, acc_up);
+  for (int r = 0; r < NR; ++r) acc[r] = acc_gate[r] = 0.0f;
+  int item = first, s = 0;  // the consumed step's item and its step within the item
+  for (int q = 0; q < n_steps; ++q) {
+    copy_wait<kRing - 2>();  // step q's copies (this lane's) have landed
+    __syncwarp();                      // ... and every lane's; slot (q - 1) % kRing is free again
+    issue();
+    const bool up = s >= n_tiles;
+    const int t = up ? s - n_tiles : s;
+    tile_dot<T, NR>(ring + (q % kRing) * TL::kStage, t, xs, nr, lane, acc);
+    const int item_done = item;
+    if (++s == steps_per_item) s = 0, item += stride;
+    if (t + 1 < n_tiles) continue;
+    if (swiglu && !up) {  // gate row done: keep it, the up row follows
+#pragma unroll
+      for (int r = 0; r < NR; ++r) acc_gate[r] = acc[r], acc[r] = 0.0f;
+      continue;
+    }
+    int k = 0, j = 0;
+    item_row(a, item_done, &k, &j);
 #pragma unroll
     for (int r = 0; r < NR; ++r) {
       acc[r] = warp_sum(acc[r]);
-      if (swiglu) acc_up[r] = warp_sum(acc_up[r]);
+      if (swiglu) acc_gate[r] = warp_sum(acc_gate[r]);
     }
     const int n_out = a.w[k].n_out;
     float* y = a.y[k] + size_t(row0) * n_out + j;
@@ -383,11 +440,11 @@ __global__ void __launch_bounds__(kWarps * 32, NR == 1 ? 3 : (NR <= 8 ? 2 : 1))
         switch (a.epilogue) {
           case MatvecEpilogue::Store: *yr = acc[r]; break;
           case MatvecEpilogue::AddInto: *yr += acc[r]; break;
-          case MatvecEpilogue::SwiGlu: *yr = acc[r] / (1.0f + expf(-acc[r])) * acc_up[r]; break;
+          case MatvecEpilogue::SwiGlu: *yr = acc_gate[r] / (1.0f + expf(-acc_gate[r])) * acc[r]; break;
         }
       }
+      acc[r] = 0.0f;
     }
-    item = next_item, wrow = next_row, k = k2, j = j2;
   }
 }
 
