@@ -40,6 +40,9 @@ __device__ __forceinline__ void pdl_prologue() {
 #endif
 }
 
+// False when the environment variable `name` is "0" (the backend's A/B switches), else true.
+bool env_switch_on(const char* name);
+
 // Whether launch_kernel asks for programmatic dependent launch: the device is compute capability 9.0 or
 // newer and KVANT_CUDA_PDL is not "0". Decided once per process.
 bool pdl_enabled();

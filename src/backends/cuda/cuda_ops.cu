@@ -18,10 +18,14 @@
 namespace kvant {
 
 namespace cuda {
+bool env_switch_on(const char* name) {
+  const char* env = std::getenv(name);
+  return env == nullptr || std::string(env) != "0";
+}
+
 bool pdl_enabled() {
   static const bool enabled = [] {
-    const char* env = std::getenv("KVANT_CUDA_PDL");
-    if (env != nullptr && std::string(env) == "0") return false;
+    if (!env_switch_on("KVANT_CUDA_PDL")) return false;
     int device = 0, major = 0;
     if (cudaGetDevice(&device) != cudaSuccess ||
         cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
@@ -78,8 +82,7 @@ CudaOps::CudaOps() {
   KVANT_CUDA_CHECK(cudaEventCreateWithFlags(&fork_event_, cudaEventDisableTiming));
   KVANT_CUDA_CHECK(cudaEventCreateWithFlags(&join_event_, cudaEventDisableTiming));
   KVANT_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm_, cudaDevAttrMultiProcessorCount, 0));
-  const char* env = std::getenv("KVANT_CUDA_GRAPHS");
-  graphs_enabled_ = !(env && std::string(env) == "0");
+  graphs_enabled_ = env_switch_on("KVANT_CUDA_GRAPHS");
   // Tables: signs [kKvMaxHeadDim], then centroids and boundaries of 2..5 bits.
   std::vector<float> host(kKvMaxHeadDim, 0.0f);
   std::memcpy(host.data(), kv_rotation_signs(), sizeof(float) * kKvMaxHeadDim);

@@ -11,8 +11,6 @@
 #include "backends/cuda/weight_formats.cuh"
 
 #include <algorithm>
-#include <cstdlib>
-#include <string>
 
 namespace kvant::cuda {
 namespace {
@@ -276,10 +274,7 @@ void launch_q8_rows(const MatvecArgs& a, int total, cudaStream_t stream) {
 
 // Wide blocks (one per SM) for a single activation row: KVANT_CUDA_MATVEC_WIDE=0 turns them off (A/B).
 bool q8_wide_enabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("KVANT_CUDA_MATVEC_WIDE");
-    return v == nullptr || std::string(v) != "0";
-  }();
+  static const bool on = env_switch_on("KVANT_CUDA_MATVEC_WIDE");
   return on;
 }
 
