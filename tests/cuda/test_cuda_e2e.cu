@@ -40,7 +40,7 @@ struct Result {
 };
 
 Result compare(std::shared_ptr<Model> model, const std::string& ctk, const std::string& ctv, int n_decode,
-               int window = 16, const char* rotate = "auto") {
+               int window = 16, const char* rotate = "auto", int prompt_len = 0) {
   Result res;
   SessionParams p;
   p.n_ctx = 256;
@@ -59,6 +59,8 @@ Result compare(std::shared_ptr<Model> model, const std::string& ctk, const std::
   CHECK(res.backend == "cuda", "backend_name %s", res.backend.c_str());
   const int n_vocab = model->n_vocab();
   std::vector<int32_t> prompt = model->tokenize("Once upon a time, there was a little girl named Lily. She", true, false);
+  // A long prompt (the text repeated to prompt_len tokens) runs the prefill matmuls as one large batch.
+  for (size_t i = 1; int(prompt.size()) < prompt_len; ++i) prompt.push_back(prompt[i % prompt.size()]);
   CHECK((*cpu)->eval(prompt, true).is_ok() && (*gpu)->eval(prompt, true).is_ok(), "prompt eval");
   for (int i = 0; i < int(prompt.size()); ++i) {
     const float* a = (*gpu)->logits(i);
@@ -181,6 +183,10 @@ int main(int argc, char** argv) {
         report("synth-tiny w0", k, v, compare(*model, k, v, 24, 0), tol);
         if (std::string(k) == "q8_0") report("tiny w0 unrot", k, v, compare(*model, k, v, 24, 0, "off"), tol);
       }
+      // 200 prompt rows: the large-batch f16 GEMM (gemm_f16.cu) for every prefill matmul.
+      report("tiny 200-prompt", "f16", "f16", compare(*model, "f16", "f16", 8, 16, "auto", 200), tiny_tolerance("f16", "f16"));
+      report("tiny 200-prompt", "turbo_kv_4b", "turbo_kv_4b", compare(*model, "turbo_kv_4b", "turbo_kv_4b", 8, 16, "auto", 200),
+             tiny_tolerance("turbo_kv_4b", "turbo_kv_4b"));
     }
   }
   return test::finish("test_cuda_e2e");

@@ -1,15 +1,17 @@
-// tests/cuda/test_cuda_matmul_tc.cu — the tensor-core prefill GEMM (launch_matmul_tc) against an f64 host
-// reference over the dequantised weights: every weight format, row counts around the 64-row tile, column
-// counts off the 128-column tile, 1-3 weights per launch, Store / AddInto / SwiGlu, with and without the
-// fused RMSNorm, activations large enough to overflow f16 unscaled; guard zones catch stray writes.
-// Ends with timings (n_rows=512, n_in=2048, n_out=8192) that the lead reads; --quick skips them and the
-// bench-sized checks (for compute-sanitizer).
+// tests/cuda/test_cuda_matmul_tc.cu — both tensor-core prefill GEMMs (launch_matmul_tc, decoding weights in
+// its tiles; launch_gemm_f16, weights dequantised to a scratch first) against an f64 host reference over the
+// dequantised weights: every weight format, row counts around the 64/128-row tiles, column counts off the
+// 128-column tile, 1-3 weights per launch, Store / AddInto / SwiGlu, with and without the fused RMSNorm,
+// activations large enough to overflow f16 unscaled, weight chunks (a small scratch cap) cutting through
+// weights; guard zones catch stray writes. Ends with timings of both (n_in=2048, n_out=8192, 128 and 512
+// rows) that the lead reads; --quick skips them and the bench-sized checks (for compute-sanitizer).
 #include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "backends/cuda/cuda_common.cuh"
+#include "backends/cuda/gemm_f16.h"
 #include "backends/cuda/matmul_tc.h"
 #include "cuda_test.h"
 #include "quant/quant.h"
@@ -102,11 +104,28 @@ struct Case {
   bool sample_rows = false;              // reference on a few rows only (big cases)
 };
 
+// Which GEMM a case runs through; the f16 path with a scratch cap of cap_bytes (0: the default).
+struct Path {
+  bool f16 = false;
+  size_t cap_bytes = 0;
+};
+const char* path_name(const Path& p) { return !p.f16 ? "tiles" : p.cap_bytes ? "f16/chunked" : "f16"; }
+
+bool path_supports(const Path& p, const cuda::MatvecArgs& a) {
+  return p.f16 ? cuda::gemm_f16_supports(a) : cuda::matmul_tc_supports(a);
+}
+void launch_path(const Path& p, const cuda::MatvecArgs& a) {
+  if (!p.f16) return cuda::launch_matmul_tc(a, nullptr);
+  cuda::GemmScratch scratch = p.cap_bytes ? cuda::GemmScratch(p.cap_bytes) : cuda::GemmScratch();
+  cuda::launch_gemm_f16(a, scratch, nullptr);
+  KVANT_CUDA_CHECK(cudaDeviceSynchronize());  // before the scratch goes
+}
+
 const char* epi_name(MatvecEpilogue e) {
   return e == MatvecEpilogue::Store ? "store" : e == MatvecEpilogue::AddInto ? "add" : "swiglu";
 }
 
-void run_case(const Case& c, uint64_t seed) {
+void run_case(const Case& c, uint64_t seed, const Path& path = {}) {
   const int n_w = int(c.n_out.size());
   std::vector<HostWeight> w;
   for (int k = 0; k < n_w; ++k) w.push_back(make_weight(c.type, c.n_in, c.n_out[k], seed * 31 + k));
@@ -148,8 +167,8 @@ void run_case(const Case& c, uint64_t seed) {
     }
     a.y[k] = upload(dy[k], y0[k]) + kGuard;
   }
-  TC_CHECK(cuda::matmul_tc_supports(a), "supports() refused %s", ggml_type_name(c.type).data());
-  cuda::launch_matmul_tc(a, nullptr);
+  TC_CHECK(path_supports(path, a), "%s: supports() refused %s", path_name(path), ggml_type_name(c.type).data());
+  launch_path(path, a);
   KVANT_CUDA_CHECK(cudaDeviceSynchronize());
 
   // Expected values on the checked rows.
@@ -179,12 +198,13 @@ void run_case(const Case& c, uint64_t seed) {
   }
   std::string outs;
   for (int n : c.n_out) outs += (outs.empty() ? "" : "+") + std::to_string(n);
-  std::printf("%-5s rows=%-4d n_in=%-5d n_out=%-12s %-6s norm=%d x*%-6g rel err %.2e%s\n",
+  std::printf("%-11s %-5s rows=%-4d n_in=%-5d n_out=%-12s %-6s norm=%d x*%-6g rel err %.2e%s\n", path_name(path),
               std::string(ggml_type_name(c.type)).c_str(), c.n_rows, c.n_in, outs.c_str(), epi_name(c.epi),
               int(c.norm), double(c.x_scale), worst, guards_ok ? "" : "  GUARD WRITTEN");
-  TC_CHECK(worst < kTol, "%s rows=%d n_in=%d %s rel err %.3g", std::string(ggml_type_name(c.type)).c_str(),
-           c.n_rows, c.n_in, epi_name(c.epi), worst);
-  TC_CHECK(guards_ok, "%s rows=%d: a write outside y", std::string(ggml_type_name(c.type)).c_str(), c.n_rows);
+  TC_CHECK(worst < kTol, "%s %s rows=%d n_in=%d %s rel err %.3g", path_name(path),
+           std::string(ggml_type_name(c.type)).c_str(), c.n_rows, c.n_in, epi_name(c.epi), worst);
+  TC_CHECK(guards_ok, "%s %s rows=%d: a write outside y", path_name(path), std::string(ggml_type_name(c.type)).c_str(),
+           c.n_rows);
 }
 
 void test_supports() {
@@ -212,10 +232,19 @@ void test_supports() {
   b = a;
   b.w[0].type = GgmlType::Q4_K;  // n_in 64 is not a whole super-block
   TC_CHECK(!cuda::matmul_tc_supports(b), "q4_k with n_in=64 accepted");
+  TC_CHECK(!cuda::gemm_f16_supports(b), "gemm_f16: q4_k with n_in=64 accepted");
+  // The f16 GEMM interleaves SwiGlu gate/up rows in groups of 8: other heights go to the tiles.
+  b = a;
+  b.n_w = 2;
+  b.w[1] = b.w[0];
+  b.epilogue = MatvecEpilogue::SwiGlu;
+  TC_CHECK(cuda::matmul_tc_supports(b) && !cuda::gemm_f16_supports(b), "swiglu n_out=4: tiles only");
+  b.w[0].n_out = b.w[1].n_out = 8;
+  TC_CHECK(cuda::gemm_f16_supports(b), "gemm_f16: swiglu n_out=8 refused");
 }
 
-void bench(GgmlType type, MatvecEpilogue epi) {
-  const int n_rows = 512, n_in = 2048, n_out = 8192;
+void bench(GgmlType type, MatvecEpilogue epi, int n_rows, const Path& path) {
+  const int n_in = 2048, n_out = 8192;
   const int n_w = epi == MatvecEpilogue::SwiGlu ? 2 : 1;
   cuda::MatvecArgs a;
   a.n_w = n_w;
@@ -227,20 +256,22 @@ void bench(GgmlType type, MatvecEpilogue epi) {
   a.x = upload(dx, test::random_normal(size_t(n_rows) * n_in, 91));
   for (int k = 0; k < n_w; ++k) a.w[k] = {upload(dw[k], w[k].bytes), type, n_in, n_out, w[k].row_bytes};
   a.y[0] = upload(dy, std::vector<float>(size_t(n_rows) * n_out, 0.0f));
-  for (int i = 0; i < 3; ++i) cuda::launch_matmul_tc(a, nullptr);
+  cuda::GemmScratch scratch;
+  auto launch = [&] { path.f16 ? cuda::launch_gemm_f16(a, scratch, nullptr) : cuda::launch_matmul_tc(a, nullptr); };
+  for (int i = 0; i < 3; ++i) launch();
   cudaEvent_t t0, t1;
   KVANT_CUDA_CHECK(cudaEventCreate(&t0));
   KVANT_CUDA_CHECK(cudaEventCreate(&t1));
   const int reps = 20;
   KVANT_CUDA_CHECK(cudaEventRecord(t0, nullptr));
-  for (int i = 0; i < reps; ++i) cuda::launch_matmul_tc(a, nullptr);
+  for (int i = 0; i < reps; ++i) launch();
   KVANT_CUDA_CHECK(cudaEventRecord(t1, nullptr));
   KVANT_CUDA_CHECK(cudaEventSynchronize(t1));
   float ms = 0;
   KVANT_CUDA_CHECK(cudaEventElapsedTime(&ms, t0, t1));
   ms /= reps;
   const double flop = 2.0 * n_rows * n_in * double(n_out) * n_w;
-  std::printf("bench matmul_tc %-5s %-6s rows=%d n_in=%d n_out=%d%s: %.3f ms, %.1f TFLOP/s\n",
+  std::printf("bench %-5s %-5s %-6s rows=%d n_in=%d n_out=%d%s: %.3f ms, %.1f TFLOP/s\n", path_name(path),
               std::string(ggml_type_name(type)).c_str(), epi_name(epi), n_rows, n_in, n_out, n_w == 2 ? "x2" : "", ms,
               flop / (ms * 1e-3) / 1e12);
   KVANT_CUDA_CHECK(cudaEventDestroy(t0));
@@ -258,40 +289,54 @@ int main(int argc, char** argv) {
   const GgmlType types[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0,
                             GgmlType::Q4_1, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
   uint64_t seed = 100;
-  for (GgmlType t : types) {
-    const bool kquant = quant_traits(t)->block_elems == 256;
-    // 288 = 9 units: a half chunk at the end and rows 2 mod 4 bytes long (edge copies); K-quants need 256s.
-    const int odd_in = kquant ? 2048 : 288;
-    run_case({t, 17, 256, {200}, MatvecEpilogue::Store, false}, ++seed);
-    run_case({t, 100, 2048, {200, 72, 136}, MatvecEpilogue::Store, true}, ++seed);
-    run_case({t, 64, 4096 + 256, {136, 136}, MatvecEpilogue::SwiGlu, true}, ++seed);
-    run_case({t, 16, odd_in, {130, 40}, MatvecEpilogue::AddInto, false}, ++seed);
-    run_case({t, 512, 256, {200}, MatvecEpilogue::Store, true}, ++seed);
+  for (const Path& path : {Path{false}, Path{true}}) {
+    for (GgmlType t : types) {
+      const bool kquant = quant_traits(t)->block_elems == 256;
+      // 288 = 9 units: a half chunk at the end and rows 2 mod 4 bytes long (edge copies); K-quants need 256s.
+      const int odd_in = kquant ? 2048 : 288;
+      run_case({t, 17, 256, {200}, MatvecEpilogue::Store, false}, ++seed, path);
+      run_case({t, 100, 2048, {200, 72, 136}, MatvecEpilogue::Store, true}, ++seed, path);
+      run_case({t, 64, 4096 + 256, {136, 136}, MatvecEpilogue::SwiGlu, true}, ++seed, path);
+      run_case({t, 16, odd_in, {130, 40}, MatvecEpilogue::AddInto, false}, ++seed, path);
+      run_case({t, 512, 256, {200}, MatvecEpilogue::Store, true}, ++seed, path);
+      run_case({t, 129, 512, {8, 8}, MatvecEpilogue::SwiGlu, false}, ++seed, path);
+    }
+    // 4096+256 with Q6_K: 17 super-blocks of 210 bytes, rows 2 mod 4 (edge copies for the K-quant path too).
+    run_case({GgmlType::Q6_K, 33, 4096 + 256, {70}, MatvecEpilogue::AddInto, true}, ++seed, path);
+    run_case({GgmlType::Q8_0, 40, 288, {3, 129, 1}, MatvecEpilogue::AddInto, true}, ++seed, path);
+    const int swiglu_out = path.f16 ? 296 : 300;  // the f16 path takes SwiGlu heights in multiples of 8
+    run_case({GgmlType::Q4_0, 100, 2048, {swiglu_out, swiglu_out}, MatvecEpilogue::SwiGlu, false}, ++seed, path);
+    // Below the intended range (launch_matvec keeps those) but still exact: 1 and 5 rows.
+    run_case({GgmlType::Q8_0, 1, 2048, {200}, MatvecEpilogue::Store, true}, ++seed, path);
+    run_case({GgmlType::Q4_K, 5, 2048, {200, 50}, MatvecEpilogue::Store, false}, ++seed, path);
+    // Activations far beyond the f16 range (|x| ~ 1e5..5e5): exercised through the per-row power-of-2 scale.
+    run_case({GgmlType::Q8_0, 70, 2048, {200}, MatvecEpilogue::Store, false, 1e5f}, ++seed, path);
+    run_case({GgmlType::F16, 70, 2048, {136, 136}, MatvecEpilogue::SwiGlu, false, 1e5f}, ++seed, path);
+    // Large norm weights (|g| ~ 1e4): the scale bound uses |x·g|.
+    run_case({GgmlType::Q4_K, 70, 2048, {200}, MatvecEpilogue::AddInto, true, 3.0f, 1e4f}, ++seed, path);
   }
-  // 4096+256 with Q6_K: 17 super-blocks of 210 bytes, rows 2 mod 4 (edge copies for the K-quant path too).
-  run_case({GgmlType::Q6_K, 33, 4096 + 256, {70}, MatvecEpilogue::AddInto, true}, ++seed);
-  run_case({GgmlType::Q8_0, 40, 288, {3, 129, 1}, MatvecEpilogue::AddInto, true}, ++seed);
-  run_case({GgmlType::Q4_0, 100, 2048, {300, 300}, MatvecEpilogue::SwiGlu, false}, ++seed);
-  // Below the intended range (launch_matvec keeps those) but still exact: 1 and 5 rows.
-  run_case({GgmlType::Q8_0, 1, 2048, {200}, MatvecEpilogue::Store, true}, ++seed);
-  run_case({GgmlType::Q4_K, 5, 2048, {200, 50}, MatvecEpilogue::Store, false}, ++seed);
-  // Activations far beyond the f16 range (|x| ~ 1e5..5e5): exercised through the per-row power-of-2 scale.
-  run_case({GgmlType::Q8_0, 70, 2048, {200}, MatvecEpilogue::Store, false, 1e5f}, ++seed);
-  run_case({GgmlType::F16, 70, 2048, {136, 136}, MatvecEpilogue::SwiGlu, false, 1e5f}, ++seed);
-  // Large norm weights (|g| ~ 1e4): the scale bound uses |x·g|.
-  run_case({GgmlType::Q4_K, 70, 2048, {200}, MatvecEpilogue::AddInto, true, 3.0f, 1e4f}, ++seed);
+  // The f16 path with a 64 KB weight scratch (128 rows of 256 halves): 3 weights of 200+72+136 rows run as
+  // 4 chunks whose edges fall inside weights; SwiGlu over 2·136 rows as 3 chunks (the last one partial).
+  const Path chunked{true, 128 * 256 * 2};
+  run_case({GgmlType::Q8_0, 150, 256, {200, 72, 136}, MatvecEpilogue::Store, true}, ++seed, chunked);
+  run_case({GgmlType::Q4_K, 150, 256, {136, 136}, MatvecEpilogue::SwiGlu, true}, ++seed, chunked);
+  run_case({GgmlType::Q6_K, 20, 256, {300}, MatvecEpilogue::AddInto, false}, ++seed, chunked);
   if (quick) {
     std::printf("%d checks, %d failures\n", g_checks, test::failures());
     return test::finish("test_cuda_matmul_tc");
   }
   // The bench shape, checked on sampled rows.
-  run_case({GgmlType::Q8_0, 512, 2048, {8192}, MatvecEpilogue::Store, true, 1.0f, 0.2f, true}, ++seed);
-  run_case({GgmlType::Q4_K, 512, 2048, {2048, 2048}, MatvecEpilogue::SwiGlu, true, 1.0f, 0.2f, true}, ++seed);
-
-  bench(GgmlType::Q8_0, MatvecEpilogue::Store);
-  bench(GgmlType::Q8_0, MatvecEpilogue::SwiGlu);
-  bench(GgmlType::Q4_K, MatvecEpilogue::Store);
-  bench(GgmlType::F16, MatvecEpilogue::Store);
+  for (const Path& path : {Path{false}, Path{true}}) {
+    run_case({GgmlType::Q8_0, 512, 2048, {8192}, MatvecEpilogue::Store, true, 1.0f, 0.2f, true}, ++seed, path);
+    run_case({GgmlType::Q4_K, 512, 2048, {2048, 2048}, MatvecEpilogue::SwiGlu, true, 1.0f, 0.2f, true}, ++seed, path);
+  }
+  for (int rows : {128, 512})
+    for (const Path& path : {Path{false}, Path{true}}) {
+      bench(GgmlType::Q8_0, MatvecEpilogue::Store, rows, path);
+      bench(GgmlType::Q8_0, MatvecEpilogue::SwiGlu, rows, path);
+      bench(GgmlType::Q4_K, MatvecEpilogue::Store, rows, path);
+      bench(GgmlType::F16, MatvecEpilogue::Store, rows, path);
+    }
 
   std::printf("%d checks, %d failures\n", g_checks, test::failures());
   return test::finish("test_cuda_matmul_tc");

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backends/cuda/cuda_common.cuh"
+#include "backends/cuda/gemm_f16.h"
 #include "backends/cuda/kernels.h"
 #include "backends/ops.h"
 
@@ -102,6 +103,7 @@ class CudaOps final : public Ops {
   int n_sm_ = 0;
   bool graphs_enabled_ = true;
   std::vector<DeviceBuffer> activations_;
+  GemmScratch gemm_scratch_;  // the large-batch prefill GEMM's f16 operands
   std::unordered_map<const void*, DeviceWeight> weights_;
   std::unordered_map<const float*, DeviceBuffer> freq_factors_;
   std::unordered_map<const KvCache*, DeviceKv> kvs_;

@@ -145,6 +145,7 @@ size_t CudaOps::emit_matmuls(const std::vector<Op>& ops, size_t first, const Op*
   MatvecArgs a;
   a.x = norm ? norm->a : m0.a;
   a.n_rows = m0.n_rows;
+  a.scratch = &gemm_scratch_;
   if (norm) {
     a.norm_w = reinterpret_cast<const float*>(weight(norm->w).data);
     a.eps = norm->eps;

@@ -26,6 +26,7 @@ struct DeviceMatrix {
 };
 
 enum class MatvecEpilogue { Store, AddInto, SwiGlu };
+class GemmScratch;  // gemm_f16.h
 
 // y_k[r][j] = W_k[j] · xin[r] for k < n_w weights of equal type and n_in (one launch), where
 // xin = rmsnorm(x[r]) * norm_w when norm_w is set, else x[r]. Epilogues: AddInto: y_0 += W_0·xin
@@ -39,6 +40,7 @@ struct MatvecArgs {
   const float* norm_w = nullptr;
   float eps = 0.0f;
   MatvecEpilogue epilogue = MatvecEpilogue::Store;
+  GemmScratch* scratch = nullptr;  // lets batches of kGemmF16MinRows+ rows take the f16 GEMM (gemm_f16.h)
 };
 void launch_matvec(const MatvecArgs& a, cudaStream_t stream);
 

@@ -6,6 +6,7 @@
 // epilogues (residual add, SwiGLU pair). Quantised formats with 16-byte aligned rows take the int8 dp4a
 // path of matvec_q8.cuh instead; this float kernel serves F32/F16/BF16 and the rest.
 #include "backends/cuda/kernels.h"
+#include "backends/cuda/gemm_f16.h"
 #include "backends/cuda/matmul_tc.h"
 #include "backends/cuda/matvec_q8.cuh"
 #include "backends/cuda/weight_formats.cuh"
@@ -337,9 +338,14 @@ bool matvec_supports(GgmlType type) {
 }
 
 void launch_matvec(const MatvecArgs& a, cudaStream_t stream) {
-  // Prefill batches: tensor-core GEMM (matmul_tc.cu, f16 operands); decode: int8 dp4a kernels, else the
-  // float kernel. F32 weights stay on the float kernel: an F32 file is the precision reference, and f16
-  // operands would move its logits by ~1e-3.
+  // Large prefill batches: weights dequantised once, f16 GEMM (gemm_f16.cu; KVANT_CUDA_GEMM_F16=0 turns it
+  // off); smaller batches: tensor-core tiles decoding the weights in place (matmul_tc.cu); decode: int8
+  // dp4a kernels, else the float kernel. F32 weights stay on the float kernel: an F32 file is the precision
+  // reference, and f16 operands would move its logits by ~1e-3.
+  static const bool gemm_f16_on = env_switch_on("KVANT_CUDA_GEMM_F16");
+  if (a.n_rows >= kGemmF16MinRows && a.w[0].type != GgmlType::F32 && a.scratch != nullptr && gemm_f16_on &&
+      gemm_f16_supports(a))
+    return launch_gemm_f16(a, *a.scratch, stream);
   if (a.n_rows >= 16 && a.w[0].type != GgmlType::F32 && matmul_tc_supports(a)) return launch_matmul_tc(a, stream);
   if (launch_matvec_q8(a, stream)) return;
   switch (a.w[0].type) {
