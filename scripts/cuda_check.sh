@@ -31,6 +31,12 @@ if [[ $mode == tests || $mode == all ]]; then
   ./$build/test_cuda_matvec >"$out/test_matvec.log" 2>&1
   grep -E "FAIL|GB/s" "$out/test_matvec.log" | head -20
   note "test_cuda_matvec: $(tail -1 "$out/test_matvec.log")"
+  for split in 0 1; do  # the int8 kernel with rows dealt row by row / tile by tile everywhere
+    KVANT_CUDA_MATVEC_SPLIT=$split ./$build/test_cuda_matvec >"$out/test_matvec_split$split.log" 2>&1
+    note "test_cuda_matvec KVANT_CUDA_MATVEC_SPLIT=$split: $(tail -1 "$out/test_matvec_split$split.log")"
+  done
+  KVANT_CUDA_MATVEC_WIDE=0 ./$build/test_cuda_matvec >"$out/test_matvec_narrow.log" 2>&1
+  note "test_cuda_matvec KVANT_CUDA_MATVEC_WIDE=0: $(tail -1 "$out/test_matvec_narrow.log")"
   ./$build/test_cuda_matmul_tc >"$out/test_matmul_tc.log" 2>&1
   grep -E "FAIL|TFLOP" "$out/test_matmul_tc.log" | head -10
   note "test_cuda_matmul_tc: $(tail -1 "$out/test_matmul_tc.log")"

@@ -120,20 +120,23 @@ const char* case_name(Case c) {
   return "?";
 }
 
-void test_type_width(GgmlType type, int n_in) {
+// many_rows: thousands of output rows, so that int8 blocks hold many rows each (with
+// KVANT_CUDA_MATVEC_SPLIT=1 more than their shared per-tile sums do: rows finish in several chunks).
+void test_type_width(GgmlType type, int n_in, bool many_rows = false) {
   const std::string tname(ggml_type_name(type));
   constexpr int kMaxRows = 15;
   const float eps = 1e-5f;
   // A and B (72 rows) make a SwiGLU pair; A, C (40), D (24) a 3-weight launch.
   Weight w[4];
-  const int n_outs[4] = {72, 72, 40, 24};
+  const int n_outs[4] = {many_rows ? 3000 : 72, many_rows ? 3000 : 72, many_rows ? 700 : 40, many_rows ? 300 : 24};
   for (int k = 0; k < 4; ++k) make_weight(w[k], type, n_in, n_outs[k], 1000 + 10 * n_in + k);
   const bool int8 = int8_path(type, w[0].row_bytes);
   const std::vector<float> x = test::random_normal(size_t(kMaxRows) * n_in, 77 + n_in);
   std::vector<float> g = test::random_normal(size_t(n_in), 78, 0.2f);
   for (float& v : g) v += 1.0f;
-  const std::vector<float> resid = test::random_normal(size_t(kMaxRows) * 72, 79);
-  DevF dx(x.size()), dg(g.size()), dy[3] = {DevF(kMaxRows * 72), DevF(kMaxRows * 40), DevF(kMaxRows * 24)};
+  const std::vector<float> resid = test::random_normal(size_t(kMaxRows) * n_outs[0], 79);
+  DevF dx(x.size()), dg(g.size()),
+      dy[3] = {DevF(kMaxRows * n_outs[0]), DevF(kMaxRows * n_outs[2]), DevF(kMaxRows * n_outs[3])};
   dx.put(x.data(), x.size());
   dg.put(g.data(), g.size());
 
@@ -154,7 +157,7 @@ void test_type_width(GgmlType type, int n_in) {
       exact[k] = ref_dot(w[k], xin, kMaxRows);
       if (int8) rounded[k] = ref_dot(w[k], xr, kMaxRows);
     }
-    for (int n_rows : {1, 2, 3, 8, 15}) {
+    for (int n_rows : many_rows ? std::vector<int>{1, 15} : std::vector<int>{1, 2, 3, 8, 15}) {
       for (Case c : {Case::Store1, Case::Store3, Case::AddInto, Case::SwiGlu}) {
         MatvecArgs a;
         a.x = dx.p;
@@ -177,7 +180,7 @@ void test_type_width(GgmlType type, int n_in) {
           a.epilogue = MatvecEpilogue::AddInto;
         }
         for (auto& d : dy) d.poison();
-        if (c == Case::AddInto) dy[0].put(resid.data(), size_t(n_rows) * 72);
+        if (c == Case::AddInto) dy[0].put(resid.data(), size_t(n_rows) * n_outs[0]);
         cuda::launch_matvec(a, nullptr);
         KVANT_CUDA_CHECK(cudaDeviceSynchronize());
         for (int o = 0; o < a.n_w && (c != Case::SwiGlu || o == 0); ++o) {
@@ -273,6 +276,7 @@ int main() {
       if (n_in == 96 && k_quant) continue;  // 96: rows not 16-byte aligned (float fallback)
       test_type_width(type, n_in);
     }
+    if (int8_path(type, 16)) test_type_width(type, 6144, true);
     std::printf("%s: checked\n", std::string(ggml_type_name(type)).c_str());
   }
   std::printf("int8 path: worst rel err vs exact %.3g, vs int8-rounded x %.3g\n", g_worst_int8, g_worst_int8_rounded);

@@ -12,6 +12,7 @@
 #include "backends/cuda/weight_formats.cuh"
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace kvant::cuda {
 namespace {
@@ -233,13 +234,20 @@ void launch_rows(const MatvecArgs& a, cudaStream_t stream) {
 
 // ---- int8 (dp4a) path ----
 
-// Largest dynamic shared memory a block may opt in to (device of the first call), less the kernel's static.
+// Largest dynamic shared memory a block of this kernel may opt in to: the device's per-block opt-in limit
+// (device of the first call) less the kernel's static shared memory; set as the kernel's limit once.
+template <GgmlType T, int NR, int kW>
 size_t q8_smem_limit() {
   static const size_t limit = [] {
     int dev = 0, bytes = 48 << 10;
     cudaGetDevice(&dev);
     cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
-    return size_t(bytes) - 4096;  // the kernels' static shared memory (NR = 16: 2.1 KB) stays below this
+    cudaFuncAttributes attr{};
+    KVANT_CUDA_CHECK(cudaFuncGetAttributes(&attr, q8::matvec_q8_kernel<T, NR, kW>));
+    const size_t dyn = size_t(bytes) - attr.sharedSizeBytes;
+    KVANT_CUDA_CHECK(
+        cudaFuncSetAttribute(q8::matvec_q8_kernel<T, NR, kW>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(dyn)));
+    return dyn;
   }();
   return limit;
 }
@@ -254,22 +262,29 @@ int sm_count() {
   return n;
 }
 
+// KVANT_CUDA_MATVEC_SPLIT=1 / 0 deals every int8 matvec's rows to warps tile by tile / row by row (tests,
+// A/B); unset: q8::split_tiles decides. Returns 1, 0, or -1 (unset).
+int q8_split_mode() {
+  static const int mode = [] {
+    const char* v = std::getenv("KVANT_CUDA_MATVEC_SPLIT");
+    return v == nullptr || *v == '\0' ? -1 : (std::atoi(v) != 0 ? 1 : 0);
+  }();
+  return mode;
+}
+
 template <GgmlType T, int NR, int kW>
 void launch_q8_rows(const MatvecArgs& a, int total, cudaStream_t stream) {
   const auto kernel = q8::matvec_q8_kernel<T, NR, kW>;
-  static const bool configured = [&] {
-    KVANT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(q8_smem_limit())));
-    return true;
-  }();
-  (void)configured;
   const size_t smem = q8::smem_bytes<T>(kW, NR, a.w[0].n_in);
   int per_sm = 0;
   KVANT_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kW * 32, smem));
   const int grid_y = ceil_div(a.n_rows, NR);
-  // Persistent blocks: each quantises x once and its warps stride over the output rows.
+  // Persistent blocks: each quantises x once and its warps share an even slice of the output rows.
   const int resident = std::max(1, sm_count() * std::max(per_sm, 1) / grid_y);
-  const dim3 grid(std::min(ceil_div(total, kW), resident), grid_y);
-  launch_kernel(kernel, grid, kW * 32, smem, stream, a, total);
+  const dim3 grid(std::min(total, resident), grid_y);
+  const int parts = (a.epilogue == MatvecEpilogue::SwiGlu ? 2 : 1) * ceil_div(a.w[0].n_in, q8::Q8Tile<T>::kElems);
+  const bool split = q8_split_mode() < 0 ? q8::split_tiles(total, int(grid.x), parts, kW, NR) : q8_split_mode() == 1;
+  launch_kernel(kernel, grid, kW * 32, smem, stream, a, total, split);
   KVANT_CUDA_LAUNCHED();
 }
 
@@ -287,15 +302,29 @@ bool launch_q8(const MatvecArgs& a, int total, cudaStream_t stream) {
   for (int k = 0; k < a.n_w; ++k) bits |= reinterpret_cast<uintptr_t>(a.w[k].data) | a.w[k].row_bytes;
   const int n_in = a.w[0].n_in;
   if ((bits & 15) != 0 || n_in % 32 != 0) return false;
-  const size_t limit = q8_smem_limit();
-  if (a.n_rows == 1 && q8_wide_enabled() && q8::smem_bytes<T>(q8::kWideWarps, 1, n_in) <= limit) {
+  // A block finishes rows from per-tile sums held in shared memory: one row's must fit (n_rows ≤ 16).
+  const int parts = (a.epilogue == MatvecEpilogue::SwiGlu ? 2 : 1) * ceil_div(n_in, q8::Q8Tile<T>::kElems);
+  if (parts * 16 > q8::kPartialFloats) return false;
+  if (a.n_rows == 1 && q8_wide_enabled() &&
+      q8::smem_bytes<T>(q8::kWideWarps, 1, n_in) <= q8_smem_limit<T, 1, q8::kWideWarps>()) {
     launch_q8_rows<T, 1, q8::kWideWarps>(a, total, stream);
     return true;
   }
+  // Fewest rows per block that cover n_rows (at most 16), halved while the block's shared memory is too big.
+  auto fits = [&](int rows) {
+    const size_t need = q8::smem_bytes<T>(q8::kWarps, rows, n_in);
+    switch (rows) {
+      case 16: return need <= q8_smem_limit<T, 16, q8::kWarps>();
+      case 8: return need <= q8_smem_limit<T, 8, q8::kWarps>();
+      case 4: return need <= q8_smem_limit<T, 4, q8::kWarps>();
+      case 2: return need <= q8_smem_limit<T, 2, q8::kWarps>();
+      default: return need <= q8_smem_limit<T, 1, q8::kWarps>();
+    }
+  };
   int nr = 16;
-  while (nr > 1 && nr / 2 >= a.n_rows) nr /= 2;  // fewest rows per block that cover n_rows (at most 16)
-  while (nr > 1 && q8::smem_bytes<T>(q8::kWarps, nr, n_in) > limit) nr /= 2;
-  if (q8::smem_bytes<T>(q8::kWarps, nr, n_in) > limit) return false;
+  while (nr > 1 && nr / 2 >= a.n_rows) nr /= 2;
+  while (nr > 1 && !fits(nr)) nr /= 2;
+  if (!fits(nr)) return false;
   switch (nr) {
     case 16: launch_q8_rows<T, 16, q8::kWarps>(a, total, stream); break;
     case 8: launch_q8_rows<T, 8, q8::kWarps>(a, total, stream); break;

@@ -1,10 +1,11 @@
 // backends/cuda/matvec_q8.cuh — the int8 (dp4a) matvec for quantised weights (Q8_0, Q4_0, Q4_1, Q4_K, Q5_K,
 // Q6_K), included by matvec.cu only. Each block quantises its activation rows (RMSNorm folded in) to int8
-// with one f32 scale per 32 elements into shared memory, then its warps stream whole weight rows
-// (persistent grid: a warp takes rows blockIdx*warps+warp, += all warps). A warp copies its rows tile by
-// tile into its own ring of shared-memory stages with cp.async, several tiles ahead (across row ends), so
-// each warp keeps kilobytes of weights in flight; each lane takes one "item" (one or two 32-element units)
-// of the staged tile at a time and accumulates d_w·d_x·Σ(q_w·q_x) (+ min·d_x·Σq_x) with __dp4a.
+// with one f32 scale per 32 elements into shared memory, then its warps share the block's even slice of the
+// output rows tile by tile (a row of a long input is several tiles, so all warps get equal work however
+// rows and warps divide). A warp copies its tiles into its own ring of shared-memory stages with cp.async,
+// several tiles ahead, so each warp keeps kilobytes of weights in flight; each lane takes one "item" (one
+// or two 32-element units) of the staged tile at a time and accumulates d_w·d_x·Σ(q_w·q_x) (+ min·d_x·Σq_x)
+// with __dp4a; per-tile warp totals meet in shared memory and are added in a fixed order per row.
 #pragma once
 
 #include "backends/cuda/kernels.h"
@@ -16,6 +17,7 @@ namespace kvant::cuda::q8 {
 constexpr int kWarps = 8;
 constexpr int kWideWarps = 24;
 constexpr int kStagePad = 16;    // bytes past a stage the 2-byte-aligned word loads may touch
+constexpr int kPartialFloats = 1024;  // per-unit dot products a block holds before finishing rows
 
 // Tiles a warp's ring holds: one in use, the rest in flight.
 __host__ __device__ constexpr int ring_stages(int nr) { return nr == 1 ? 3 : 2; }
@@ -209,15 +211,19 @@ __device__ __forceinline__ int x_chunk(int item, int c) {
 }
 
 // Shared memory of one block: warp rings, then {scale, scale·Σq} per 32-group [NR][G], then x int8
-// [NR][x_stride] (16-byte aligned).
+// [NR][x_stride] (16-byte aligned), then two buffers of per-unit dot products (kPartialFloats each).
 template <GgmlType T>
 __host__ __device__ inline size_t xq_offset(int warps, int nr_tmpl, int n_in) {
   return (size_t(warps) * ring_stages(nr_tmpl) * Q8Tile<T>::kStage + size_t(nr_tmpl) * (size_t(n_in) / 32) * 8 +
           15) / 16 * 16;
 }
 template <GgmlType T>
-inline size_t smem_bytes(int warps, int nr_tmpl, int n_in) {
+__host__ __device__ inline size_t partial_offset(int warps, int nr_tmpl, int n_in) {
   return xq_offset<T>(warps, nr_tmpl, n_in) + size_t(nr_tmpl) * size_t(x_stride<Q8Fmt<T>::kUnits>(n_in));
+}
+template <GgmlType T>
+inline size_t smem_bytes(int warps, int nr_tmpl, int n_in) {
+  return partial_offset<T>(warps, nr_tmpl, n_in) + 2 * kPartialFloats * sizeof(float);
 }
 
 // Σ over one 32-element unit of q_w · q_x (8 dp4a), in two halves when the format splits its scale.
@@ -333,6 +339,18 @@ __device__ __forceinline__ void quantise_x(const float* x, const float* norm_w, 
   }
 }
 
+// Whether a block's rows (an even share of total_out over `blocks`, `parts` tiles each, nr activation rows)
+// go to its kW warps tile by tile rather than row by row. Tile by tile evens out rows that divide badly over
+// the warps (8B down: 31 rows of 4-7 tiles on 24 warps) at the cost of a block barrier; it is not used when
+// no warp would get more than one single-tile row, nor when the per-tile sums of the block's rows need more
+// than one pass through the shared buffer (the lm_head's ~1,000 rows a block divide evenly anyway).
+// On an H200 (8B Q4_K_M decode) tile by tile beat row by row in every other matvec.
+__host__ __device__ inline bool split_tiles(int total_out, int blocks, int parts, int kW, int nr) {
+  const int rows = (total_out + blocks - 1) / blocks;
+  if (parts == 1 && rows <= kW) return false;
+  return rows * parts * nr <= kPartialFloats;
+}
+
 // Pointer to the first weight row of work item `item` (gate row for SwiGLU), and its weight index k.
 __device__ __forceinline__ const uint8_t* item_row(const MatvecArgs& a, int item, int* k_out, int* j_out) {
   int k = 0, j = item;
@@ -346,7 +364,7 @@ __device__ __forceinline__ const uint8_t* item_row(const MatvecArgs& a, int item
 
 template <GgmlType T, int NR, int kW>
 __global__ void __launch_bounds__(kW * 32, kW == kWarps ? (NR == 1 ? 3 : 2) : 1)
-    matvec_q8_kernel(MatvecArgs a, int total_out) {
+    matvec_q8_kernel(MatvecArgs a, int total_out, bool split) {
   using TL = Q8Tile<T>;
   constexpr int kRing = ring_stages(NR);
   extern __shared__ __align__(16) uint8_t smem[];
@@ -357,37 +375,40 @@ __global__ void __launch_bounds__(kW * 32, kW == kWarps ? (NR == 1 ? 3 : 2) : 1)
   const int n_in = a.w[0].n_in, groups = n_in / 32, row_bytes = int(a.w[0].row_bytes);
   const bool swiglu = a.epilogue == MatvecEpilogue::SwiGlu;
 
-  // This warp's steps: its items first, first + stride, ...; an item is one weight row (gate then up row
-  // with SwiGLU) of n_tiles tiles; step q is tile q of that sequence and lands in ring slot q % kRing.
-  const int first = blockIdx.x * kW + warp, stride = gridDim.x * kW;
-  const int n_items = first < total_out ? (total_out - first + stride - 1) / stride : 0;
+  // This block's output rows: an even share [out_begin, out_begin + out_rows) of total_out, each row `parts`
+  // tiles long (SwiGlu: the gate row's tiles, then the up row's). Flat index f = row · parts + part. A warp
+  // takes whole rows w, w + kW, ... (its steps are their tiles in order, summed in registers), or, when the
+  // rows divide badly over the warps (split, see split_tiles), single tiles f = w, w + kW, ... whose totals meet in
+  // shared memory. Step s of a warp lands in ring slot s % kRing.
+  const int out_begin = int(int64_t(blockIdx.x) * total_out / gridDim.x);
+  const int out_rows = int(int64_t(blockIdx.x + 1) * total_out / gridDim.x) - out_begin;
   const int n_tiles = (n_in + TL::kElems - 1) / TL::kElems;
-  const int steps_per_item = swiglu ? 2 * n_tiles : n_tiles;
-  const int n_steps = n_items * steps_per_item;
+  const int parts = swiglu ? 2 * n_tiles : n_tiles;
+  const int n_units = split ? out_rows * parts : out_rows;  // a unit: one tile (split) or one row
+  const int n_steps = (warp < n_units ? (n_units - 1 - warp) / kW + 1 : 0) * (split ? 1 : parts);
+  auto flat = [&](int step) {
+    return split ? warp + kW * step : (warp + kW * (step / parts)) * parts + step % parts;
+  };
   uint8_t* ring = smem + size_t(warp) * kRing * TL::kStage;
-  // Copies the next step's tile into its slot (nothing past the last step); one commit group per call.
-  // The source pointer advances by a tile; a new row's pointer is looked up once per row.
-  int issue_q = 0, issue_item = first, issue_s = 0, issue_left = row_bytes;
-  const uint8_t* issue_src = nullptr;
+  // Copies step issue_s's tile into its slot (nothing past the last step); one commit group per call.
+  int issue_s = 0;
   const uint32_t ring_addr = uint32_t(__cvta_generic_to_shared(ring)) + 16 * lane;
   auto issue = [&]() {
-    if (issue_q < n_steps) {
-      if (issue_s == 0 || issue_s == n_tiles) {
-        int k = 0, j = 0;
-        issue_src = item_row(a, issue_item, &k, &j);
-        if (issue_s != 0) issue_src = a.w[1].data + size_t(j) * a.w[1].row_bytes;  // SwiGLU's up row
-        issue_left = row_bytes;
-      }
-      const uint32_t dst = ring_addr + (issue_q % kRing) * TL::kStage;
-      const uint8_t* src = issue_src + 16 * lane;
+    if (issue_s < n_steps) {
+      const int f = flat(issue_s), rl = f / parts, part = f - rl * parts;
+      const bool up = part >= n_tiles;
+      const int t = up ? part - n_tiles : part;
+      int k = 0, j = 0;
+      const uint8_t* src = item_row(a, out_begin + rl, &k, &j);
+      if (up) src = a.w[1].data + size_t(j) * a.w[1].row_bytes;  // SwiGLU's up row
+      src += size_t(t) * TL::kBytes + 16 * lane;
+      const int bytes = min(row_bytes - t * TL::kBytes, TL::kBytes);
+      const uint32_t dst = ring_addr + (issue_s % kRing) * TL::kStage;
 #pragma unroll
       for (int i = 0; i < TL::kCopies; ++i) {
-        if (16 * (lane + 32 * i) < min(issue_left, TL::kBytes)) copy16_async(dst + 512 * i, src + 512 * i);
+        if (16 * (lane + 32 * i) < bytes) copy16_async(dst + 512 * i, src + 512 * i);
       }
-      issue_src += TL::kBytes;
-      issue_left -= TL::kBytes;
-      ++issue_q;
-      if (++issue_s == steps_per_item) issue_s = 0, issue_item += stride;
+      ++issue_s;
     }
     copy_commit();
   };
@@ -405,45 +426,89 @@ __global__ void __launch_bounds__(kW * 32, kW == kWarps ? (NR == 1 ? 3 : 2) : 1)
   __syncthreads();
   const XShared xs{xds, xq, n_in, groups, x_stride<Q8Fmt<T>::kUnits>(n_in)};
 
-  float acc[NR], acc_gate[NR];
-#pragma unroll
-  for (int r = 0; r < NR; ++r) acc[r] = acc_gate[r] = 0.0f;
-  int item = first, s = 0;  // the consumed step's item and its step within the item
-  for (int q = 0; q < n_steps; ++q) {
-    copy_wait<kRing - 2>();  // step q's copies (this lane's) have landed
-    __syncwarp();                      // ... and every lane's; slot (q - 1) % kRing is free again
-    issue();
-    const bool up = s >= n_tiles;
-    const int t = up ? s - n_tiles : s;
-    tile_dot<T, NR>(ring + (q % kRing) * TL::kStage, t, xs, nr, lane, acc);
-    const int item_done = item;
-    if (++s == steps_per_item) s = 0, item += stride;
-    if (t + 1 < n_tiles) continue;
-    if (swiglu && !up) {  // gate row done: keep it, the up row follows
-#pragma unroll
-      for (int r = 0; r < NR; ++r) acc_gate[r] = acc[r], acc[r] = 0.0f;
-      continue;
-    }
+  // Output row rl (of this block), activation row r: y = dot (+ y), or silu(gate) · dot.
+  auto finish = [&](int rl, int r, float dot, float gate) {
     int k = 0, j = 0;
-    item_row(a, item_done, &k, &j);
-#pragma unroll
-    for (int r = 0; r < NR; ++r) {
-      acc[r] = warp_sum(acc[r]);
-      if (swiglu) acc_gate[r] = warp_sum(acc_gate[r]);
+    item_row(a, out_begin + rl, &k, &j);
+    float* const y = a.y[k] + size_t(row0 + r) * a.w[k].n_out + j;
+    switch (a.epilogue) {
+      case MatvecEpilogue::Store: *y = dot; break;
+      case MatvecEpilogue::AddInto: *y += dot; break;
+      case MatvecEpilogue::SwiGlu: *y = gate / (1.0f + expf(-gate)) * dot; break;
     }
-    const int n_out = a.w[k].n_out;
-    float* y = a.y[k] + size_t(row0) * n_out + j;
+  };
+  // Waits for step s's tile (this lane's copies, then every lane's: the slot read before is free again),
+  // refills the ring, and returns the tile's row, part and tile index.
+  auto next_tile = [&](int step, int* rl, int* part, int* t) {
+    copy_wait<kRing - 2>();
+    __syncwarp();
+    issue();
+    const int f = flat(step);
+    *rl = f / parts;
+    *part = f - *rl * parts;
+    *t = *part >= n_tiles ? *part - n_tiles : *part;
+  };
+
+  if (!split) {
+    float acc[NR], acc_gate[NR];
 #pragma unroll
-    for (int r = 0; r < NR; ++r) {
-      if (lane == r && r < nr) {
-        float* yr = y + size_t(r) * n_out;
-        switch (a.epilogue) {
-          case MatvecEpilogue::Store: *yr = acc[r]; break;
-          case MatvecEpilogue::AddInto: *yr += acc[r]; break;
-          case MatvecEpilogue::SwiGlu: *yr = acc_gate[r] / (1.0f + expf(-acc_gate[r])) * acc[r]; break;
-        }
+    for (int r = 0; r < NR; ++r) acc[r] = acc_gate[r] = 0.0f;
+    for (int step = 0; step < n_steps; ++step) {
+      int rl = 0, part = 0, t = 0;
+      next_tile(step, &rl, &part, &t);
+      tile_dot<T, NR>(ring + (step % kRing) * TL::kStage, t, xs, nr, lane, acc);
+      if (swiglu && part + 1 == n_tiles) {  // gate row done: keep it, the up row follows
+#pragma unroll
+        for (int r = 0; r < NR; ++r) acc_gate[r] = acc[r], acc[r] = 0.0f;
+        continue;
       }
-      acc[r] = 0.0f;
+      if (part + 1 < parts) continue;
+#pragma unroll
+      for (int r = 0; r < NR; ++r) {
+        const float dot = warp_sum(acc[r]);
+        const float gate = swiglu ? warp_sum(acc_gate[r]) : 0.0f;
+        if (lane == r && r < nr) finish(rl, r, dot, gate);
+        acc[r] = 0.0f;
+      }
+    }
+    return;
+  }
+
+  // Split rows are finished chunk by chunk: each tile's warp total goes to sums[(row - chunk) · parts +
+  // part][r] (two buffers of kPartialFloats, alternating), then after a barrier one thread per (row, r)
+  // adds the parts in order (the result does not depend on which warp ran which tile).
+  float* const sums_base = reinterpret_cast<float*>(smem + partial_offset<T>(kW, NR, n_in));
+  const int chunk_rows = max(1, kPartialFloats / (parts * NR));
+  int step = 0;
+  for (int c = 0, cb = 0; cb < out_rows; ++c, cb += chunk_rows) {
+    const int ce = min(out_rows, cb + chunk_rows);
+    float* const sums = sums_base + (c & 1) * kPartialFloats;
+    for (; step < n_steps && flat(step) < ce * parts; ++step) {
+      int rl = 0, part = 0, t = 0;
+      next_tile(step, &rl, &part, &t);
+      float acc[NR];
+#pragma unroll
+      for (int r = 0; r < NR; ++r) acc[r] = 0.0f;
+      tile_dot<T, NR>(ring + (step % kRing) * TL::kStage, t, xs, nr, lane, acc);
+      float* const dst = sums + ((rl - cb) * parts + part) * NR;
+#pragma unroll
+      for (int r = 0; r < NR; ++r) {
+        const float v = warp_sum(acc[r]);
+        if (lane == r && r < nr) dst[r] = v;
+      }
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < (ce - cb) * nr; i += kW * 32) {
+      const int rl = i / nr, r = i - rl * nr;
+      const float* p = sums + rl * parts * NR + r;
+      float dot = 0.0f, gate = 0.0f;
+      for (int q = 0; q < n_tiles; ++q) dot += p[q * NR];
+      if (swiglu) {
+        gate = dot;
+        dot = 0.0f;
+        for (int q = n_tiles; q < parts; ++q) dot += p[q * NR];
+      }
+      finish(cb + rl, r, dot, gate);
     }
   }
 }
