@@ -183,6 +183,10 @@ int main(int argc, char** argv) {
         report("synth-tiny w0", k, v, compare(*model, k, v, 24, 0), tol);
         if (std::string(k) == "q8_0") report("tiny w0 unrot", k, v, compare(*model, k, v, 24, 0, "off"), tol);
       }
+      // A window as long as the context (256): the device writes and reads the f16 window only (no compressed
+      // copies exist), so every cache type must agree with the CPU as closely as an f16 cache does.
+      for (auto [k, v] : {std::pair{"turbo_kv_4b", "turbo_kv_4b"}, {"q8_0", "turbo_kv_2b"}})
+        report("tiny w256=ctx", k, v, compare(*model, k, v, 24, 256), tiny_tolerance("f16", "f16"));
       // 200 prompt rows: the large-batch f16 GEMM (gemm_f16.cu) for every prefill matmul.
       report("tiny 200-prompt", "f16", "f16", compare(*model, "f16", "f16", 8, 16, "auto", 200), tiny_tolerance("f16", "f16"));
       report("tiny 200-prompt", "turbo_kv_4b", "turbo_kv_4b", compare(*model, "turbo_kv_4b", "turbo_kv_4b", 8, 16, "auto", 200),

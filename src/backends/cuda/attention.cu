@@ -78,7 +78,11 @@ bool attention_supports(int head_dim, int group) {
   return head_dim > 0 && head_dim % 8 == 0 && head_dim <= 512 && group >= 1;
 }
 
-void launch_attention(const AttentionArgs& a, cudaStream_t stream) {
+void launch_attention(const AttentionArgs& args, cudaStream_t stream) {
+  // No compressed split (every key the launch can see is in the f16 window): the f16 instantiation, which
+  // reads the window exactly as the others do, with no staging buffers or codebook set-up.
+  AttentionArgs a = args;
+  if (a.splits_main == 0 && a.kv.window > 0) a.kv.type_k = a.kv.type_v = KvType::F16;
   const int d = a.kv.head_dim;
   const int g_total = a.n_head / a.kv.n_head_kv;
   const int gm = attention_group_chunk(d, g_total);

@@ -225,6 +225,7 @@ void CudaOps::emit_rope_kv(const Op* rope_q, const Op* rope_k, const Op* kvw) {
     a.v = kvw->b;
     a.rope.head_dim = dk.cfg.head_dim;
     a.tables = tables_;
+    a.window_only = window_only_kv(dk.cfg);
   }
   if (rope_k) {
     a.rope_k = true;
@@ -242,7 +243,7 @@ void CudaOps::emit_rope_kv(const Op* rope_q, const Op* rope_k, const Op* kvw) {
   // launch on a side stream encodes every layer's vectors, overlapping the last layer's attention, the
   // FFN and the output projection; the forward joins it at the end. A prompt batch cannot defer: its
   // later rows may read earlier rows' compressed copies.
-  const bool defer = kvw && a.n_rows == 1 && a.kv.window > 0 &&
+  const bool defer = kvw && a.n_rows == 1 && a.kv.window > 0 && !a.window_only &&
                      (kv_type_is_turbo(a.kv.type_k) || kv_type_is_turbo(a.kv.type_v));
   if (!defer) {
     launch_rope_kv(a, stream_);

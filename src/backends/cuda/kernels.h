@@ -92,6 +92,9 @@ struct RopeKvArgs {
   // Decode with a window (CudaOps::emit_rope_kv): turbo_kv vectors are not encoded here but written, roped,
   // to stage ([2][n_head_kv][d] f32: K then V) for launch_turbo_encode_staged. nullptr: encode here.
   float* stage = nullptr;
+  // The cache's capacity fits its f16 window (window_only_kv): K/V go to the window ring only; their
+  // compressed copies would never be read.
+  bool window_only = false;
   float* k = nullptr;
   const float* v = nullptr;
   int n_rows = 0;
@@ -102,6 +105,10 @@ struct RopeKvArgs {
   KvTables tables;
 };
 void launch_rope_kv(const RopeKvArgs& a, cudaStream_t stream);
+
+// Whether every position a cache can hold stays in its f16 window: then attention reads only the ring
+// and the compressed form is never written or read (short contexts decode as fast as an f16 cache).
+inline bool window_only_kv(const DeviceKvConfig& c) { return c.window > 0 && c.n_ctx <= c.window; }
 
 // The staged turbo_kv vectors of one decode token, all layers, encoded into each layer's compressed
 // cache at cell positions[0] (one block of warps per vector).

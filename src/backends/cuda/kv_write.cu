@@ -62,6 +62,7 @@ __global__ void __launch_bounds__(kWarps * 32) rope_kv_kernel(RopeKvArgs a, int 
     uint16_t* w = reinterpret_cast<uint16_t*>(ring + (size_t(h) * a.kv.ring_slots + cell % a.kv.ring_slots) * 2 * d);
     for (int i = lane; i < d; i += 32) w[i] = float_to_half_bits(x[i]);
   }
+  if (a.window_only) return;
   const size_t bytes = is_k ? a.kv.k_bytes : a.kv.v_bytes;
   uint8_t* dst = (is_k ? a.layer.k : a.layer.v) + (size_t(h) * a.kv.n_ctx + cell) * bytes;
   // Encode into shared memory, then copy the block out in one pass of the warp.
@@ -206,7 +207,7 @@ __global__ void __launch_bounds__(kTurboStarts * 32) turbo_encode_staged_kernel(
 void launch_rope_kv(const RopeKvArgs& a, cudaStream_t stream) {
   const int tasks_per_row = (a.rope_q ? a.n_head : 0) + (a.rope_k || a.write_kv ? 2 * a.kv.n_head_kv : 0);
   if (tasks_per_row == 0 || a.n_rows == 0) return;
-  if (a.write_kv && (kv_type_is_turbo(a.kv.type_k) || kv_type_is_turbo(a.kv.type_v))) {
+  if (a.write_kv && !a.window_only && (kv_type_is_turbo(a.kv.type_k) || kv_type_is_turbo(a.kv.type_v))) {
     const size_t smem = size_t(kTurboStarts) * 3 * a.rope.head_dim * sizeof(float);
     launch_kernel(rope_kv_turbo_kernel, a.n_rows * tasks_per_row, kTurboStarts * 32, smem, stream, a, tasks_per_row);
     KVANT_CUDA_LAUNCHED();

@@ -340,15 +340,16 @@ __device__ __forceinline__ void quantise_x(const float* x, const float* norm_w, 
 }
 
 // Whether a block's rows (an even share of total_out over `blocks`, `parts` tiles each, nr activation rows)
-// go to its kW warps tile by tile rather than row by row. Tile by tile evens out rows that divide badly over
-// the warps (8B down: 31 rows of 4-7 tiles on 24 warps) at the cost of a block barrier; it is not used when
-// no warp would get more than one single-tile row, nor when the per-tile sums of the block's rows need more
-// than one pass through the shared buffer (the lm_head's ~1,000 rows a block divide evenly anyway).
-// On an H200 (8B Q4_K_M decode) tile by tile beat row by row in every other matvec.
+// go to its kW warps tile by tile rather than row by row: when every warp gets at least one row and a row-
+// by-row deal leaves the busiest warp ≥ 11 % more tiles (8B down: 31 rows of 4-7 tiles on 24 warps), and the
+// block's per-tile sums fit one pass of the shared buffer. Measured on an H200 (same-binary A/B): dealing
+// every matvec tile by tile gained 8B Q4_K_M decode ~4 % but cost 1B Q8_0 ~3.5 %; this rule kept 8B at
+// +2.4 % with 1B within noise (−1 %).
 __host__ __device__ inline bool split_tiles(int total_out, int blocks, int parts, int kW, int nr) {
   const int rows = (total_out + blocks - 1) / blocks;
-  if (parts == 1 && rows <= kW) return false;
-  return rows * parts * nr <= kPartialFloats;
+  if (parts == 1 || rows <= kW || rows * parts * nr > kPartialFloats) return false;
+  const int by_row = (rows + kW - 1) / kW * parts, by_tile = (rows * parts + kW - 1) / kW;
+  return 10 * by_tile < 9 * by_row;
 }
 
 // Pointer to the first weight row of work item `item` (gate row for SwiGLU), and its weight index k.
