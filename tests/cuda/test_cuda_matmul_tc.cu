@@ -117,7 +117,7 @@ bool path_supports(const Path& p, const cuda::MatvecArgs& a) {
 void launch_path(const Path& p, const cuda::MatvecArgs& a) {
   if (!p.f16) return cuda::launch_matmul_tc(a, nullptr);
   cuda::GemmScratch scratch = p.cap_bytes ? cuda::GemmScratch(p.cap_bytes) : cuda::GemmScratch();
-  cuda::launch_gemm_f16(a, scratch, nullptr);
+  TC_CHECK(cuda::launch_gemm_f16(a, scratch, nullptr), "gemm_f16: scratch allocation failed");
   KVANT_CUDA_CHECK(cudaDeviceSynchronize());  // before the scratch goes
 }
 
@@ -257,7 +257,10 @@ void bench(GgmlType type, MatvecEpilogue epi, int n_rows, const Path& path) {
   for (int k = 0; k < n_w; ++k) a.w[k] = {upload(dw[k], w[k].bytes), type, n_in, n_out, w[k].row_bytes};
   a.y[0] = upload(dy, std::vector<float>(size_t(n_rows) * n_out, 0.0f));
   cuda::GemmScratch scratch;
-  auto launch = [&] { path.f16 ? cuda::launch_gemm_f16(a, scratch, nullptr) : cuda::launch_matmul_tc(a, nullptr); };
+  auto launch = [&] {
+    if (!path.f16) return cuda::launch_matmul_tc(a, nullptr);
+    TC_CHECK(cuda::launch_gemm_f16(a, scratch, nullptr), "gemm_f16: scratch allocation failed");
+  };
   for (int i = 0; i < 3; ++i) launch();
   cudaEvent_t t0, t1;
   KVANT_CUDA_CHECK(cudaEventCreate(&t0));

@@ -85,6 +85,13 @@ class DeviceBuffer {
     ptr_ = nullptr;
     bytes_ = 0;
   }
+  // Takes ownership of p (bytes long, from cudaMalloc).
+  static DeviceBuffer adopt(void* p, size_t bytes) {
+    DeviceBuffer b;
+    b.ptr_ = p;
+    b.bytes_ = bytes;
+    return b;
+  }
   void* get() const { return ptr_; }
   template <typename T> T* as() const { return static_cast<T*>(ptr_); }
   size_t bytes() const { return bytes_; }

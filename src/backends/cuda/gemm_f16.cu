@@ -318,7 +318,7 @@ bool gemm_f16_supports(const MatvecArgs& a) {
   return a.epilogue != MatvecEpilogue::SwiGlu || a.w[0].n_out % 8 == 0;
 }
 
-void launch_gemm_f16(const MatvecArgs& a, GemmScratch& scratch, cudaStream_t stream) {
+bool launch_gemm_f16(const MatvecArgs& a, GemmScratch& scratch, cudaStream_t stream) {
   static const bool smem_set = [] {  // > 48 KB of dynamic shared memory needs an opt-in
     KVANT_CUDA_CHECK(cudaFuncSetAttribute(gemm_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
     return true;
@@ -328,18 +328,23 @@ void launch_gemm_f16(const MatvecArgs& a, GemmScratch& scratch, cudaStream_t str
   const bool swiglu = a.epilogue == MatvecEpilogue::SwiGlu;
   int total = 0;
   for (int k = 0; k < a.n_w; ++k) total += a.w[k].n_out;
-  if (m <= 0 || total == 0) return;
+  if (m <= 0 || total == 0) return true;
 
   auto* xh = static_cast<__half*>(scratch.slot(0, size_t(m) * n_in * sizeof(__half)));
   auto* row_post = static_cast<float*>(scratch.slot(1, size_t(m) * sizeof(float)));
-  prep_x_kernel<<<m, kPrepThreads, 0, stream>>>(a.x, a.norm_w, a.eps, n_in, xh, row_post);
-  KVANT_CUDA_LAUNCHED();
-
-  // Chunks of whole 128-row tiles (SwiGlu: 64 outputs per tile) that fit the weight scratch cap.
+  // Chunks of whole 128-row tiles (SwiGlu: 64 outputs per tile) that fit the weight scratch cap, halved
+  // while the device cannot hold them.
   const size_t row_f16 = size_t(n_in) * sizeof(__half);
   const int cap_tiles = int(std::max<size_t>(1, scratch.max_weight_bytes() / (row_f16 * kBN)));
-  const int chunk = int(std::min<int64_t>(total, int64_t(cap_tiles) * kBN));
+  int chunk = int(std::min<int64_t>(total, int64_t(cap_tiles) * kBN));
   auto* wh = static_cast<__half*>(scratch.slot(2, size_t(chunk) * row_f16));
+  while (wh == nullptr && chunk > kBN) {
+    chunk = std::max(kBN, chunk / 2 / kBN * kBN);
+    wh = static_cast<__half*>(scratch.slot(2, size_t(chunk) * row_f16));
+  }
+  if (xh == nullptr || row_post == nullptr || wh == nullptr) return false;
+  prep_x_kernel<<<m, kPrepThreads, 0, stream>>>(a.x, a.norm_w, a.eps, n_in, xh, row_post);
+  KVANT_CUDA_LAUNCHED();
 
   DequantJob dj{};
   GemmJob gj{};
@@ -370,6 +375,7 @@ void launch_gemm_f16(const MatvecArgs& a, GemmScratch& scratch, cudaStream_t str
     gemm_kernel<<<grid, kThreads, kSmem, stream>>>(gj);
     KVANT_CUDA_LAUNCHED();
   }
+  return true;
 }
 
 }  // namespace kvant::cuda

@@ -373,8 +373,8 @@ void launch_matvec(const MatvecArgs& a, cudaStream_t stream) {
   // reference, and f16 operands would move its logits by ~1e-3.
   static const bool gemm_f16_on = env_switch_on("KVANT_CUDA_GEMM_F16");
   if (a.n_rows >= kGemmF16MinRows && a.w[0].type != GgmlType::F32 && a.scratch != nullptr && gemm_f16_on &&
-      gemm_f16_supports(a))
-    return launch_gemm_f16(a, *a.scratch, stream);
+      gemm_f16_supports(a) && launch_gemm_f16(a, *a.scratch, stream))
+    return;
   if (a.n_rows >= 16 && a.w[0].type != GgmlType::F32 && matmul_tc_supports(a)) return launch_matmul_tc(a, stream);
   if (launch_matvec_q8(a, stream)) return;
   switch (a.w[0].type) {
