@@ -82,9 +82,6 @@ __device__ __forceinline__ int stage_offset(const uint8_t* base, size_t stride, 
   return int(reinterpret_cast<uintptr_t>(base + size_t(t0) * stride) & 15);
 }
 
-// Hint: bring the 128-byte line holding p into L1.
-__device__ __forceinline__ void prefetch_l1(const void* p) { asm volatile("prefetch.global.L1 [%0];" ::"l"(p)); }
-
 // 64 bits starting at byte p of a staged buffer (two aligned words; the 8 bytes after p are readable).
 __device__ __forceinline__ uint64_t load_bits_staged(const uint8_t* p) {
   const uintptr_t a = reinterpret_cast<uintptr_t>(p);
@@ -174,21 +171,6 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
     const uint8_t* vst = kSV ? vw + (j % S) * st.vcap + stage_offset(vs.base, vs.stride, t0) : nullptr;
     auto kvec = [&](int kk) { return kSK ? kst + size_t(kk) * ks.stride : ks.at(t0 + kk); };
     auto vvec = [&](int kk) { return kSV ? vst + size_t(kk) * vs.stride : vs.at(t0 + kk); };
-    if constexpr (!kSV) {
-      // V read in place (not staged): ask for this lane's V lines now, so that they arrive while the scores
-      // are computed (the Σ p·v loop below consumes two passes at a time).
-#pragma unroll
-      for (int p = 0; p < LPK; ++p) {
-        const int kk = kg + KP * p;
-        if (kk < n_t) {
-#pragma unroll
-          for (int i = 0; i < NCH; ++i) {
-            const int j8 = c + LPK * i;
-            if (j8 < d8) prefetch_l1(vvec(kk) + size_t(j8) * vs.stride / size_t(d8));
-          }
-        }
-      }
-    }
 
     // ---- scores: s[g] of the key this lane owns ----
     float s[GM];
