@@ -299,16 +299,7 @@ void launch_dequant(const DequantJob& j, cudaStream_t stream) {
 }
 
 void dequant(GgmlType type, const DequantJob& j, cudaStream_t stream) {
-  switch (type) {
-#define KVANT_CASE(T) \
-  case GgmlType::T: return launch_dequant<GgmlType::T>(j, stream);
-    KVANT_CASE(F32) KVANT_CASE(F16) KVANT_CASE(BF16) KVANT_CASE(Q8_0) KVANT_CASE(Q4_0) KVANT_CASE(Q4_1)
-    KVANT_CASE(Q4_K) KVANT_CASE(Q5_K) KVANT_CASE(Q6_K)
-#undef KVANT_CASE
-    default:
-      std::fprintf(stderr, "kvant cuda: gemm_f16: unsupported weight type %u\n", unsigned(type));
-      std::abort();
-  }
+  with_weight_format(type, "gemm_f16", [&](auto t) { launch_dequant<decltype(t)::value>(j, stream); });
 }
 
 }  // namespace

@@ -390,16 +390,7 @@ bool matmul_tc_supports(const MatvecArgs& a) {
 }
 
 void launch_matmul_tc(const MatvecArgs& a, cudaStream_t stream) {
-  switch (a.w[0].type) {
-#define KVANT_CASE(T) \
-  case GgmlType::T: return launch_typed<GgmlType::T>(a, stream);
-    KVANT_CASE(F32) KVANT_CASE(F16) KVANT_CASE(BF16) KVANT_CASE(Q8_0) KVANT_CASE(Q4_0) KVANT_CASE(Q4_1)
-    KVANT_CASE(Q4_K) KVANT_CASE(Q5_K) KVANT_CASE(Q6_K)
-#undef KVANT_CASE
-    default:
-      std::fprintf(stderr, "kvant cuda: matmul_tc: unsupported weight type %u\n", unsigned(a.w[0].type));
-      std::abort();
-  }
+  with_weight_format(a.w[0].type, "matmul_tc", [&](auto t) { launch_typed<decltype(t)::value>(a, stream); });
 }
 
 }  // namespace kvant::cuda

@@ -5,6 +5,10 @@
 // the matvec's per-lane step.
 #pragma once
 
+#include <cstdio>
+#include <cstdlib>
+#include <type_traits>
+
 #include "backends/cuda/cuda_common.cuh"
 #include "quant/ggml_type.h"
 
@@ -231,5 +235,22 @@ template <> struct WFmt<GgmlType::Q6_K> {
     }
   }
 };
+
+// Calls f(std::integral_constant<GgmlType, T>{}) with T = type, for the formats WFmt decodes (the prefill
+// GEMMs' type dispatch). Callers check support first, so another type is a programmer error: the message
+// names the caller and the process aborts.
+template <class F>
+void with_weight_format(GgmlType type, const char* caller, F&& f) {
+  switch (type) {
+#define KVANT_CASE(T) \
+  case GgmlType::T: return f(std::integral_constant<GgmlType, GgmlType::T>{});
+    KVANT_CASE(F32) KVANT_CASE(F16) KVANT_CASE(BF16) KVANT_CASE(Q8_0) KVANT_CASE(Q4_0) KVANT_CASE(Q4_1)
+    KVANT_CASE(Q4_K) KVANT_CASE(Q5_K) KVANT_CASE(Q6_K)
+#undef KVANT_CASE
+    default:
+      std::fprintf(stderr, "kvant cuda: %s: unsupported weight type %u\n", caller, unsigned(type));
+      std::abort();
+  }
+}
 
 }  // namespace kvant::cuda
