@@ -1,11 +1,11 @@
 // backends/cuda/matvec_q8.cuh — the int8 (dp4a) matvec for quantised weights (Q8_0, Q4_0, Q4_1, Q4_K, Q5_K,
 // Q6_K), included by matvec.cu only. Each block quantises its activation rows (RMSNorm folded in) to int8
 // with one f32 scale per 32 elements into shared memory, then its warps share the block's even slice of the
-// output rows tile by tile (a row of a long input is several tiles, so all warps get equal work however
-// rows and warps divide). A warp copies its tiles into its own ring of shared-memory stages with cp.async,
-// several tiles ahead, so each warp keeps kilobytes of weights in flight; each lane takes one "item" (one
-// or two 32-element units) of the staged tile at a time and accumulates d_w·d_x·Σ(q_w·q_x) (+ min·d_x·Σq_x)
-// with __dp4a; per-tile warp totals meet in shared memory and are added in a fixed order per row.
+// output rows, row by row, or tile by tile where long rows divide badly over the warps (split_tiles). A
+// warp copies its tiles into its own ring of shared-memory stages with cp.async, several tiles ahead, so
+// each warp keeps kilobytes of weights in flight; each lane takes one "item" (one or two 32-element units)
+// of the staged tile at a time and accumulates d_w·d_x·Σ(q_w·q_x) (+ min·d_x·Σq_x) with __dp4a. Split
+// rows' per-tile warp totals meet in shared memory and are added in a fixed order per row.
 #pragma once
 
 #include "backends/cuda/kernels.h"
@@ -343,8 +343,8 @@ __device__ __forceinline__ void quantise_x(const float* x, const float* norm_w, 
 // go to its kW warps tile by tile rather than row by row: when every warp gets at least one row and a row-
 // by-row deal leaves the busiest warp ≥ 11 % more tiles (8B down: 31 rows of 4-7 tiles on 24 warps), and the
 // block's per-tile sums fit one pass of the shared buffer. Measured on an H200 (same-binary A/B): dealing
-// every matvec tile by tile gained 8B Q4_K_M decode ~4 % but cost 1B Q8_0 ~3.5 %; this rule kept 8B at
-// +2.4 % with 1B within noise (−1 %).
+// every matvec tile by tile gained 8B Q4_K_M decode ~4 % but cost 1B Q8_0 ~3.5 %; this rule measured 8B
+// +2.4 % and 1B −1 to −2 % (the spread between 1B runs).
 __host__ __device__ inline bool split_tiles(int total_out, int blocks, int parts, int kW, int nr) {
   const int rows = (total_out + blocks - 1) / blocks;
   if (parts == 1 || rows <= kW || rows * parts * nr > kPartialFloats) return false;
