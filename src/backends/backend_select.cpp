@@ -18,7 +18,9 @@ Expected<std::unique_ptr<Ops>> make_backend(const std::string& name, unsigned n_
     if (!dev.available) return Status::error("backend cuda: " + dev.reason);
     return make_cuda_ops();
   }
-  // auto: keep 1 GiB of the device free for activations, logits and the CUDA context.
+  // auto: keep 1 GiB of the device free for activations, logits, the prefill GEMM's f16 scratch (at most
+  // 256 MiB of weights plus the batch's activations; it shrinks or is skipped when memory is short) and
+  // the CUDA context.
   const uint64_t margin = uint64_t(1) << 30;
   if (dev.available && device_bytes_needed + margin <= dev.free_bytes) {
     auto ops = make_cuda_ops();
