@@ -392,7 +392,7 @@ void CudaOps::end_forward() {
   in_forward_ = false;
   const int n = batch_.n;
   const bool graph_mode = graphs_enabled_ && n == 1;
-  prepare(ops_, n, graph_mode);
+  prepare(ops_, graph_mode);
   upload_ids(batch_.tokens, batch_.positions, n);
   if (graph_mode) {
     const uint64_t sig = signature(ops_);
@@ -438,14 +438,14 @@ void CudaOps::run_immediately(const Op& op_in) {
     }
   }
   const std::vector<Op> one{op};
-  prepare(one, op.n_rows, false);
+  prepare(one, false);
   const bool tokens = op.kind == OpKind::Embed;
   if (op.ids) upload_ids(tokens ? op.ids : nullptr, tokens ? nullptr : op.ids, op.n_rows);
   execute(one, false);
   KVANT_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
-void CudaOps::prepare(const std::vector<Op>& ops, int n_rows_max, bool graph_mode) {
+void CudaOps::prepare(const std::vector<Op>& ops, bool graph_mode) {
   size_t partial_floats = 0;
   for (const Op& op : ops) {
     switch (op.kind) {
@@ -469,7 +469,6 @@ void CudaOps::prepare(const std::vector<Op>& ops, int n_rows_max, bool graph_mod
     partial_ = DeviceBuffer(partial_floats * sizeof(float));
     bump_epoch();
   }
-  (void)n_rows_max;
 }
 
 int CudaOps::attention_splits(const Op& op, bool graph_mode, int* splits_window) const {

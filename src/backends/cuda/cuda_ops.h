@@ -78,7 +78,7 @@ class CudaOps final : public Ops {
   };
 
   void record(const Op& op);
-  void prepare(const std::vector<Op>& ops, int n_rows_max, bool graph_mode);  // uploads/allocations
+  void prepare(const std::vector<Op>& ops, bool graph_mode);  // uploads/allocations
   void execute(const std::vector<Op>& ops, bool graph_mode);                  // kernel launches
   size_t emit_matmuls(const std::vector<Op>& ops, size_t first, const Op* norm);
   void emit_rope_kv(const Op* rope_q, const Op* rope_k, const Op* kv);

@@ -272,6 +272,12 @@ int q8_split_mode() {
   return mode;
 }
 
+// Tiles per output row of the int8 kernel (SwiGlu: gate and up rows).
+template <GgmlType T>
+int q8_row_parts(const MatvecArgs& a) {
+  return (a.epilogue == MatvecEpilogue::SwiGlu ? 2 : 1) * ceil_div(a.w[0].n_in, q8::Q8Tile<T>::kElems);
+}
+
 template <GgmlType T, int NR, int kW>
 void launch_q8_rows(const MatvecArgs& a, int total, cudaStream_t stream) {
   const auto kernel = q8::matvec_q8_kernel<T, NR, kW>;
@@ -282,7 +288,7 @@ void launch_q8_rows(const MatvecArgs& a, int total, cudaStream_t stream) {
   // Persistent blocks: each quantises x once and its warps share an even slice of the output rows.
   const int resident = std::max(1, sm_count() * std::max(per_sm, 1) / grid_y);
   const dim3 grid(std::min(total, resident), grid_y);
-  const int parts = (a.epilogue == MatvecEpilogue::SwiGlu ? 2 : 1) * ceil_div(a.w[0].n_in, q8::Q8Tile<T>::kElems);
+  const int parts = q8_row_parts<T>(a);
   const bool split = q8_split_mode() < 0 ? q8::split_tiles(total, int(grid.x), parts, kW, NR) : q8_split_mode() == 1;
   launch_kernel(kernel, grid, kW * 32, smem, stream, a, total, split);
   KVANT_CUDA_LAUNCHED();
@@ -303,8 +309,7 @@ bool launch_q8(const MatvecArgs& a, int total, cudaStream_t stream) {
   const int n_in = a.w[0].n_in;
   if ((bits & 15) != 0 || n_in % 32 != 0) return false;
   // A block finishes rows from per-tile sums held in shared memory: one row's must fit (n_rows ≤ 16).
-  const int parts = (a.epilogue == MatvecEpilogue::SwiGlu ? 2 : 1) * ceil_div(n_in, q8::Q8Tile<T>::kElems);
-  if (parts * 16 > q8::kPartialFloats) return false;
+  if (q8_row_parts<T>(a) * 16 > q8::kPartialFloats) return false;
   if (a.n_rows == 1 && q8_wide_enabled() &&
       q8::smem_bytes<T>(q8::kWideWarps, 1, n_in) <= q8_smem_limit<T, 1, q8::kWideWarps>()) {
     launch_q8_rows<T, 1, q8::kWideWarps>(a, total, stream);
