@@ -45,6 +45,8 @@ if [[ $mode == tests || $mode == all ]]; then
   note "test_cuda_e2e: $(tail -1 "$out/test_e2e.log")"
   KVANT_CUDA_GRAPHS=0 KVANT_STORIES=$vocab ./$build/test_cuda_e2e >"$out/test_e2e_nograph.log" 2>&1
   note "test_cuda_e2e without graphs: $(tail -1 "$out/test_e2e_nograph.log")"
+  KVANT_CUDA_FUSE_KV=0 KVANT_STORIES=$vocab ./$build/test_cuda_e2e >"$out/test_e2e_nofuse.log" 2>&1
+  note "test_cuda_e2e KVANT_CUDA_FUSE_KV=0: $(tail -1 "$out/test_e2e_nofuse.log")"
 fi
 
 if [[ $mode == cpu ]] && [[ $have_cli == 1 ]] && [[ -n ${LLAMA_BIN:-} ]]; then

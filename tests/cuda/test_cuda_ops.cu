@@ -2,7 +2,8 @@
 // weight format (exact f64 reference over the dequantised weights), the fused norm/SwiGLU/residual
 // epilogues, RoPE, embed, KV encode (bytes against the CPU codecs) and attention for every K/V pair,
 // with and without the f16 window, single and multi-row, one split or many (5000 keys, eager and as a
-// replayed graph), plus timings of matvecs and of a 32K-key decode attention. Outputs are NaN-poisoned.
+// replayed graph), decode's RoPE + KV write fused into attention, plus timings of matvecs and of a
+// 32K-key decode attention. Outputs are NaN-poisoned.
 #include <algorithm>
 #include <cstring>
 #include <deque>
@@ -340,6 +341,85 @@ void test_attention_long(cuda::CudaOps& ops, CpuOps& cpu) {
   std::printf("attention long contexts: %d checks (5000 keys at d=64 with G=6, 1000 keys at d=256/512)\n", checked);
 }
 
+// Decode's fused token write (rope q, rope k, kv_write and attention as one attention launch) against the
+// same four ops as separate kernels and against the CPU: every K/V pair at d = 64 with no window, a
+// window (turbo halves staged and encoded on the side stream) and a window-only cache; d = 128 for a few
+// pairs. Three successive tokens as captured graphs; the outputs and the token's encoded cells must be
+// identical to the unfused launches, the outputs within 2e-3 of the CPU.
+void test_fused_token_write(cuda::CudaOps& ops, CpuOps& cpu) {
+  int checked = 0, exact = 0;
+  for (int d : {64, 128}) {
+    for (KvType tk : kAllKvTypes) {
+      for (KvType tv : kAllKvTypes) {
+        if (d != 64 && !((tk == KvType::F16 && tv == KvType::F16) || (tk == KvType::TURBO_4B && tv == KvType::TURBO_4B) ||
+                         (tk == KvType::Q8_0 && tv == KvType::TURBO_3B)))
+          continue;
+        for (int mode = 0; mode < 3; ++mode) {  // no window, window 32, window-only (n_ctx <= window)
+          const uint32_t window = mode == 0 ? 0u : 32u, n_ctx = mode == 2 ? 32u : 128u;
+          const int n0 = mode == 2 ? 20 : 70, G = 4, n_kv = 2, n_head = G * n_kv, layer = 1;
+          const KvCacheConfig c = test_cache_config(2, d, n_ctx, tk, tv, window);
+          auto host = KvCache::create(c), fused = KvCache::create(c), split = KvCache::create(c);
+          CHECK(bool(host) && bool(fused) && bool(split), "cache create");
+          if (!host || !fused || !split) continue;
+          fill_cache_cpu(cpu, *host, layer, n0, 91 + d);  // both device caches upload these bytes on first use
+          fill_cache_cpu(cpu, *fused, layer, n0, 91 + d);
+          fill_cache_cpu(cpu, *split, layer, n0, 91 + d);
+          RopeConfig rc;
+          rc.head_dim = d;
+          rc.rope_dim = d;
+          rc.freq_base = 500000.0f;
+          rc.ordering = (int(tk) + int(tv)) % 2 ? RopeOrdering::NeoX : RopeOrdering::Normal;
+          for (int32_t pos = n0; pos < n0 + 3; ++pos) {
+            const std::vector<float> q = test::random_normal(size_t(n_head) * d, 100 + pos);
+            const std::vector<float> k = test::random_normal(size_t(n_kv) * d, 200 + pos);
+            const std::vector<float> v = test::random_normal(size_t(n_kv) * d, 300 + pos);
+            std::vector<float> hq = q, hk = k, ref(q.size());
+            cpu.rope(hq.data(), 1, n_head, &pos, rc);
+            cpu.rope(hk.data(), 1, n_kv, &pos, rc);
+            cpu.kv_write(*host, layer, hk.data(), v.data(), 1, &pos);
+            cpu.attention(*host, layer, hq.data(), 1, n_head, &pos, ref.data());
+            std::vector<float> out[2];
+            for (int f = 0; f < 2; ++f) {
+              KvCache& cache = f ? *fused : *split;
+              Dev dq(q), dk(k), dv(v), dout(q.size());
+              ops.set_token_write_fused(f == 1);
+              as_forward(ops, 1, &pos, [&] {
+                ops.rope(dq.p, 1, n_head, &pos, rc);
+                ops.rope(dk.p, 1, n_kv, &pos, rc);
+                ops.kv_write(cache, layer, dk.p, dv.p, 1, &pos);
+                ops.attention(cache, layer, dq.p, 1, n_head, &pos, dout.p);
+              });
+              out[f] = dout.get();
+            }
+            ops.set_token_write_fused(true);
+            const double err = rel_error(out[1], ref);
+            CHECK(err < 2e-3, "fused token d=%d K %s V %s window %u ctx %u pos %d: rel err %.3g vs cpu", d,
+                  kv_type_name(tk), kv_type_name(tv), window, n_ctx, pos, err);
+            const bool same = std::memcmp(out[0].data(), out[1].data(), out[0].size() * sizeof(float)) == 0;
+            CHECK(same, "fused token d=%d K %s V %s window %u ctx %u pos %d: output differs from the unfused launches "
+                  "(rel %.3g)", d, kv_type_name(tk), kv_type_name(tv), window, n_ctx, pos, rel_error(out[1], out[0]));
+            exact += same;
+            std::vector<uint8_t> a(std::max(host->k_vector_bytes(), host->v_vector_bytes())), b(a.size());
+            for (int h = 0; h < n_kv; ++h) {
+              for (bool is_k : {true, false}) {
+                const size_t bytes = is_k ? host->k_vector_bytes() : host->v_vector_bytes();
+                ops.download_vector(*fused, is_k, layer, h, pos, a.data());
+                ops.download_vector(*split, is_k, layer, h, pos, b.data());
+                CHECK(std::memcmp(a.data(), b.data(), bytes) == 0, "fused token d=%d K %s V %s window %u: %s cell %d "
+                      "head %d differs from the unfused write", d, kv_type_name(tk), kv_type_name(tv), window,
+                      is_k ? "K" : "V", pos, h);
+              }
+            }
+            ++checked;
+          }
+        }
+      }
+    }
+  }
+  std::printf("fused token write: %d decode steps (all K/V pairs x no window / window / window-only), %d outputs "
+              "bit-identical to the unfused launches\n", checked, exact);
+}
+
 // One decode attention over 32K keys, 8 KV heads, G = 4, d = 64 (the 1B shape): 20 attention ops in
 // one captured graph, timed with events over 5 replays after 2 warm-ups (the two tiny copies of
 // each forward are included: ~1%).
@@ -437,6 +517,7 @@ int main() {
   test_elementwise(ops, cpu);
   test_kv(ops, cpu);
   test_attention_long(ops, cpu);
+  test_fused_token_write(ops, cpu);
   bench_matvec(ops);
   bench_attention(ops);
   return test::finish("test_cuda_ops");

@@ -21,10 +21,6 @@ namespace kvant::cuda {
 
 constexpr int kAttnThreads = 128, kAttnWarps = kAttnThreads / 32, kAttnStep = 32, kAttnMinChunk = 64;
 
-__host__ __device__ constexpr bool kv_is_turbo(KvType t) {
-  return t == KvType::TURBO_2B || t == KvType::TURBO_3B || t == KvType::TURBO_4B || t == KvType::TURBO_5B;
-}
-
 // Query heads per block: 8 only for groups of more than 4 with head_dim ≤ 128 (register budget).
 __host__ __device__ inline int attention_group_chunk(int d, int group) { return group <= 4 || d > 128 ? 4 : 8; }
 
@@ -363,12 +359,36 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
   load_centroids<KT>(a.tables, ck);
   load_centroids<VT>(a.tables, cv);
   const float scale = 1.0f / sqrtf(float(d));
-  for (int i = tid; i < GM * d; i += kAttnThreads) q_sh[i] = i / d < G ? a.q[head0 * d + i] * scale : 0.0f;
-  __syncthreads();
-  if (!in_window && a.kv.rotate_k) {
-    for (int g = warp; g < G; g += kAttnWarps) rotate_shared(q_sh + g * d, d, a.tables.signs, false, lane, 32, WarpSync{});
-    __syncthreads();
+  const int pos = n_keys - 1;
+  // Each warp readies its own query heads g = warp, warp + 4, ...: load, RoPE (fused token write), scale,
+  // rotate (compressed K of a rotating codec) — warp-synchronous, one block barrier below.
+  for (int g = warp; g < GM; g += kAttnWarps) {
+    float* qg = q_sh + g * d;
+    if (g >= G) {
+      for (int i = lane; i < d; i += 32) qg[i] = 0.0f;
+      continue;
+    }
+    for (int i = lane; i < d; i += 32) qg[i] = a.q[(head0 + g) * d + i];
+    __syncwarp();
+    if (a.token.on && a.token.rope_q) rope_shared(qg, pos, a.token.rope, lane);
+    for (int i = lane; i < d; i += 32) qg[i] *= scale;
+    __syncwarp();
+    if (!in_window && a.kv.rotate_k) rotate_shared(qg, d, a.tables.signs, false, lane, 32, WarpSync{});
   }
+  // Fused token write: the blocks whose keys end at the token (one per query-head chunk; they store the
+  // same bytes) rope its K head and write K (warp 0) and V (warp 1) to the cache before attending. The
+  // scratch is the staging/merge region, unused until after the barrier.
+  if (a.token.on && begin < end && end == n_keys && warp < 2) {
+    const bool is_k = warp == 0;
+    float* x = reinterpret_cast<float*>(region) + size_t(warp) * 3 * d;
+    const float* src = (is_k ? a.token.k : a.token.v) + size_t(h) * d;
+    for (int i = lane; i < d; i += 32) x[i] = src[i];
+    __syncwarp();
+    if (is_k && a.token.rope_k) rope_shared(x, pos, a.token.rope, lane);
+    store_token_vector(a.kv, a.layer, a.tables, a.token.window_only, a.token.stage, is_k, h, pos, x,
+                       reinterpret_cast<int*>(x + d), reinterpret_cast<uint8_t*>(x + 2 * d), lane);
+  }
+  __syncthreads();  // queries ready, this token's K/V stored (visible to the block)
   float q[NCH][GM][8];
   {
     const int c = lane % LPK;

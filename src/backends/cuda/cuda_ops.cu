@@ -83,6 +83,7 @@ CudaOps::CudaOps() {
   KVANT_CUDA_CHECK(cudaEventCreateWithFlags(&join_event_, cudaEventDisableTiming));
   KVANT_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm_, cudaDevAttrMultiProcessorCount, 0));
   graphs_enabled_ = env_switch_on("KVANT_CUDA_GRAPHS");
+  fuse_token_write_ = env_switch_on("KVANT_CUDA_FUSE_KV");
   // Tables: signs [kKvMaxHeadDim], then centroids and boundaries of 2..5 bits.
   std::vector<float> host(kKvMaxHeadDim, 0.0f);
   std::memcpy(host.data(), kv_rotation_signs(), sizeof(float) * kKvMaxHeadDim);
@@ -364,6 +365,7 @@ float* CudaOps::begin_forward(const ForwardBatch& batch) {
 uint64_t CudaOps::signature(const std::vector<Op>& ops) const {
   uint64_t h = 1469598103934665603ull ^ epoch_;
   auto mix = [&h](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
+  mix(uint64_t(fuse_token_write_));
   for (const Op& op : ops) {
     mix(uint64_t(op.kind));
     mix(reinterpret_cast<uintptr_t>(op.w.data));

@@ -45,6 +45,8 @@ class CudaOps final : public Ops {
 
   // Graphs can be switched off (KVANT_CUDA_GRAPHS=0, or tests comparing graph and eager runs).
   void set_graphs_enabled(bool on) { graphs_enabled_ = on; }
+  // Decode's RoPE + K/V write inside the attention kernel (KVANT_CUDA_FUSE_KV=0 turns it off; tests, A/B).
+  void set_token_write_fused(bool on) { fuse_token_write_ = on; }
   cudaStream_t stream() const { return stream_; }
   // Tests: copies the device copy of one encoded vector (K or V) of the cache to dst.
   void download_vector(KvCache& cache, bool k, int layer, int head, int cell, uint8_t* dst);
@@ -81,8 +83,12 @@ class CudaOps final : public Ops {
   void prepare(const std::vector<Op>& ops, bool graph_mode);  // uploads/allocations
   void execute(const std::vector<Op>& ops, bool graph_mode);                  // kernel launches
   size_t emit_matmuls(const std::vector<Op>& ops, size_t first, const Op* norm);
+  RopeKvArgs rope_kv_args(const Op* rope_q, const Op* rope_k, const Op* kv);
   void emit_rope_kv(const Op* rope_q, const Op* rope_k, const Op* kv);
-  void emit_attention(const Op& op, bool graph_mode);
+  // Whether ops[i..i+3] (rope q, rope k, kv_write, attention) run as one attention launch.
+  bool token_write_fuses(const std::vector<Op>& ops, size_t i, const RopeKvArgs& a) const;
+  void fork_staged_encode(const Op& kv_write, const RopeKvArgs& a);
+  void emit_attention(const Op& op, bool graph_mode, const RopeKvArgs* token = nullptr);
   void upload_ids(const int32_t* tokens, const int32_t* positions, int n);
   uint64_t signature(const std::vector<Op>& ops) const;
   void run_immediately(const Op& op);
@@ -102,6 +108,7 @@ class CudaOps final : public Ops {
   void join_side();
   int n_sm_ = 0;
   bool graphs_enabled_ = true;
+  bool fuse_token_write_ = true;
   std::vector<DeviceBuffer> activations_;
   GemmScratch gemm_scratch_;  // the large-batch prefill GEMM's f16 operands
   std::unordered_map<const void*, DeviceWeight> weights_;

@@ -8,7 +8,10 @@
 //   rope q, rope k + kv_write -> one RoPE + KV-encode kernel (decode with a window: the turbo_kv encode
 //                                 moves to a side stream, joined before its K/V rows are overwritten)
 //   attention                 -> attention (+ combine when the context is split)
+//   rope q, rope k, kv_write, attention (decode, one row) -> the attention kernel ropes and writes the
+//                                 token itself (FusedTokenWrite), one launch fewer per layer
 #include <algorithm>
+#include <cassert>
 
 #include "backends/cuda/cuda_ops.h"
 #include "kv/kv_cache.h"
@@ -118,8 +121,15 @@ void CudaOps::execute(const std::vector<Op>& ops, bool graph_mode) {
         const Op* next2 = i + 2 < ops.size() ? &ops[i + 2] : nullptr;
         if (next && next->kind == OpKind::Rope && next2 && next2->kind == OpKind::KvWrite && next2->a == next->out &&
             next->n_rows == op.n_rows && next2->n_rows == op.n_rows && next->ids == op.ids && next2->ids == op.ids) {
-          emit_rope_kv(&op, next, next2);
-          i += 3;
+          const RopeKvArgs a = rope_kv_args(&op, next, next2);
+          if (i + 3 < ops.size() && token_write_fuses(ops, i, a)) {
+            emit_attention(ops[i + 3], graph_mode, &a);
+            i += 4;
+          } else {
+            launch_rope_kv(a, stream_);
+            i += 3;
+          }
+          fork_staged_encode(*next2, a);
         } else if (next && next->kind == OpKind::KvWrite && next->a == op.out && next->n_rows == op.n_rows &&
                    next->ids == op.ids) {
           emit_rope_kv(nullptr, &op, next);
@@ -197,7 +207,7 @@ size_t CudaOps::emit_matmuls(const std::vector<Op>& ops, size_t first, const Op*
   return count;
 }
 
-void CudaOps::emit_rope_kv(const Op* rope_q, const Op* rope_k, const Op* kvw) {
+RopeKvArgs CudaOps::rope_kv_args(const Op* rope_q, const Op* rope_k, const Op* kvw) {
   RopeKvArgs a;
   a.positions = d_positions_;
   const Op* any = rope_q ? rope_q : rope_k ? rope_k : kvw;
@@ -226,6 +236,15 @@ void CudaOps::emit_rope_kv(const Op* rope_q, const Op* rope_k, const Op* kvw) {
     a.rope.head_dim = dk.cfg.head_dim;
     a.tables = tables_;
     a.window_only = window_only_kv(dk.cfg);
+    // Decode with a window: this token is attended through the f16 window ring, and its compressed copy
+    // is first read window tokens later, so its turbo encode (a multi-warp search, the longest kernel of
+    // a short-context layer) is deferred: each layer stages the roped K/V, and once the last layer has,
+    // one launch on a side stream encodes every layer's vectors (fork_staged_encode), overlapping the
+    // last layer's attention, the FFN and the output projection; the forward joins it at the end. A
+    // prompt batch cannot defer: its later rows may read earlier rows' compressed copies.
+    const bool defer = a.n_rows == 1 && a.kv.window > 0 && !a.window_only &&
+                       (kv_type_is_turbo(a.kv.type_k) || kv_type_is_turbo(a.kv.type_v));
+    if (defer) a.stage = dk.stage.as<float>() + size_t(kvw->layer) * 2 * dk.cfg.n_head_kv * dk.cfg.head_dim;
   }
   if (rope_k) {
     a.rope_k = true;
@@ -237,23 +256,33 @@ void CudaOps::emit_rope_kv(const Op* rope_q, const Op* rope_k, const Op* kvw) {
       a.n_head = rope_k->n_heads;
     }
   }
-  // Decode with a window: this token is attended through the f16 window ring, and its compressed copy is
-  // first read window tokens later, so its turbo encode (a multi-warp search, the longest kernel of a
-  // short-context layer) is deferred: each layer stages the roped K/V, and once the last layer has, one
-  // launch on a side stream encodes every layer's vectors, overlapping the last layer's attention, the
-  // FFN and the output projection; the forward joins it at the end. A prompt batch cannot defer: its
-  // later rows may read earlier rows' compressed copies.
-  const bool defer = kvw && a.n_rows == 1 && a.kv.window > 0 && !a.window_only &&
-                     (kv_type_is_turbo(a.kv.type_k) || kv_type_is_turbo(a.kv.type_v));
-  if (!defer) {
-    launch_rope_kv(a, stream_);
-    return;
-  }
-  DeviceKv& dk = kv(*kvw->cache);
-  const size_t stage_floats = size_t(2) * dk.cfg.n_head_kv * dk.cfg.head_dim;
-  a.stage = dk.stage.as<float>() + size_t(kvw->layer) * stage_floats;
+  return a;
+}
+
+void CudaOps::emit_rope_kv(const Op* rope_q, const Op* rope_k, const Op* kvw) {
+  const RopeKvArgs a = rope_kv_args(rope_q, rope_k, kvw);
   launch_rope_kv(a, stream_);
-  if (size_t(kvw->layer) + 1 != dk.layers.size()) return;
+  if (kvw) fork_staged_encode(*kvw, a);
+}
+
+bool CudaOps::token_write_fuses(const std::vector<Op>& ops, size_t i, const RopeKvArgs& a) const {
+  const Op &rope_q = ops[i], &rope_k = ops[i + 1], &kvw = ops[i + 2], &att = ops[i + 3];
+  if (!fuse_token_write_ || att.kind != OpKind::Attention || att.n_rows != 1 || att.cache != kvw.cache ||
+      att.layer != kvw.layer || att.a != rope_q.out || att.n_heads != rope_q.n_heads || att.ids != rope_q.ids) {
+    return false;
+  }
+  // A turbo half without a window would need the multi-warp encode kernel.
+  const bool turbo = kv_type_is_turbo(a.kv.type_k) || kv_type_is_turbo(a.kv.type_v);
+  if (turbo && !a.window_only && a.stage == nullptr) return false;
+  // The fused path leaves q and k unroped in their buffers: nothing after the attention may read them.
+  const size_t f = sizeof(float);
+  return !read_later(ops, i + 4, rope_q.out, size_t(rope_q.n_heads) * rope_q.rope.head_dim * f) &&
+         !read_later(ops, i + 4, rope_k.out, size_t(rope_k.n_heads) * rope_k.rope.head_dim * f);
+}
+
+void CudaOps::fork_staged_encode(const Op& kvw, const RopeKvArgs& a) {
+  DeviceKv& dk = kv(*kvw.cache);
+  if (a.stage == nullptr || size_t(kvw.layer) + 1 != dk.layers.size()) return;
   KVANT_CUDA_CHECK(cudaEventRecord(fork_event_, stream_));
   KVANT_CUDA_CHECK(cudaStreamWaitEvent(side_stream_, fork_event_, 0));
   StagedTurboArgs e;
@@ -274,7 +303,7 @@ void CudaOps::join_side() {
   side_pending_ = false;
 }
 
-void CudaOps::emit_attention(const Op& op, bool graph_mode) {
+void CudaOps::emit_attention(const Op& op, bool graph_mode, const RopeKvArgs* token) {
   DeviceKv& dk = kv(*op.cache);
   AttentionArgs a;
   a.q = op.a;
@@ -287,6 +316,17 @@ void CudaOps::emit_attention(const Op& op, bool graph_mode) {
   a.tables = tables_;
   a.splits_main = attention_splits(op, graph_mode, &a.splits_window);
   a.partial = partial_.as<float>();
+  if (token) {
+    assert(op.n_rows == 1);
+    a.token.on = true;
+    a.token.rope_q = token->rope_q;
+    a.token.rope_k = token->rope_k;
+    a.token.window_only = token->window_only;
+    a.token.rope = token->rope;
+    a.token.k = token->k;
+    a.token.v = token->v;
+    a.token.stage = token->stage;
+  }
   launch_attention(a, stream_);
 }
 

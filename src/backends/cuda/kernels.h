@@ -123,8 +123,21 @@ struct StagedTurboArgs {
 void launch_turbo_encode_staged(const StagedTurboArgs& a, cudaStream_t stream);
 
 // ---- attention*.cu: flash-decoding over the compressed cache ----
+// A decode token's RoPE and K/V write done by the attention kernel itself (CudaOps fuses rope q, rope k,
+// kv_write and attention when one row is decoded): every block ropes its query heads, and the blocks
+// whose keys end at the token rope its K head and write K and V (window ring, then the stage of a
+// deferred turbo encode or the encoded cell) before they attend. Saves one launch per layer.
+struct FusedTokenWrite {
+  bool on = false, rope_q = false, rope_k = false;
+  bool window_only = false;  // RopeKvArgs::window_only
+  RopeParams rope;
+  const float* k = nullptr;  // [n_head_kv][d], not yet roped
+  const float* v = nullptr;
+  float* stage = nullptr;    // RopeKvArgs::stage
+};
+
 struct AttentionArgs {
-  const float* q = nullptr;  // [n_rows][n_head*d]
+  const float* q = nullptr;  // [n_rows][n_head*d] (not yet roped when token.on && token.rope_q)
   float* out = nullptr;      // [n_rows][n_head*d]
   int n_rows = 0, n_head = 0;
   const int32_t* positions = nullptr;
@@ -133,6 +146,7 @@ struct AttentionArgs {
   KvTables tables;
   int splits_main = 1, splits_window = 0;  // sequence splits of the compressed part and the window
   float* partial = nullptr;  // [n_rows][n_head][splits][d + 2] (m, l, acc)
+  FusedTokenWrite token;     // n_rows = 1 only
 };
 // Floats of AttentionArgs::partial the launch needs.
 size_t attention_partial_floats(int n_rows, int n_head, int head_dim, int splits);

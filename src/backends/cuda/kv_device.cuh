@@ -9,6 +9,10 @@
 
 namespace kvant::cuda {
 
+__host__ __device__ constexpr bool kv_is_turbo(KvType t) {
+  return t == KvType::TURBO_2B || t == KvType::TURBO_3B || t == KvType::TURBO_4B || t == KvType::TURBO_5B;
+}
+
 template <KvType T> struct KvBits { static constexpr int value = 0; };
 template <> struct KvBits<KvType::TURBO_2B> { static constexpr int value = 2; };
 template <> struct KvBits<KvType::TURBO_3B> { static constexpr int value = 3; };
@@ -181,6 +185,33 @@ __device__ inline void warp_encode(KvType type, bool rotate, int d, float* x, in
       __trap();
   }
   __syncwarp();
+}
+
+// Stores one token's K or V head vector h (roped, in the warp's shared scratch x[d]; clobbered; idx: d
+// ints, block: 4d bytes of shared scratch) at cell pos of a layer: the f16 window ring when the cache has
+// one; then, unless window_only, the stage of a deferred turbo encode (turbo types: stage must be set,
+// [2][n_head_kv][d], K then V) or the encoded cell (the other types). Every lane of the warp calls it.
+__device__ inline void store_token_vector(const DeviceKvConfig& kv, const DeviceKvLayer& layer,
+                                          const KvTables& tables, bool window_only, float* stage, bool is_k,
+                                          int h, int pos, float* x, int* idx, uint8_t* block, int lane) {
+  const int d = kv.head_dim;
+  if (kv.window > 0) {
+    uint8_t* ring = is_k ? layer.k_win : layer.v_win;
+    uint16_t* w = reinterpret_cast<uint16_t*>(ring + (size_t(h) * kv.ring_slots + size_t(pos) % kv.ring_slots) * 2 * d);
+    for (int i = lane; i < d; i += 32) w[i] = float_to_half_bits(x[i]);
+  }
+  if (window_only) return;
+  const KvType type = is_k ? kv.type_k : kv.type_v;
+  if (kv_is_turbo(type)) {
+    float* staged = stage + (size_t(is_k ? 0 : 1) * kv.n_head_kv + h) * d;
+    for (int i = lane; i < d; i += 32) staged[i] = x[i];
+    return;
+  }
+  const size_t bytes = is_k ? kv.k_bytes : kv.v_bytes;
+  uint8_t* dst = (is_k ? layer.k : layer.v) + (size_t(h) * kv.n_ctx + size_t(pos)) * bytes;
+  // Encode into shared memory, then copy the block out in one pass of the warp.
+  warp_encode(type, is_k ? kv.rotate_k : kv.rotate_v, d, x, idx, block, tables, lane);
+  for (size_t i = lane; i < bytes; i += 32) dst[i] = block[i];
 }
 
 }  // namespace kvant::cuda

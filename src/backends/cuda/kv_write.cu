@@ -13,11 +13,6 @@ namespace {
 
 constexpr int kWarps = 4;
 
-// Device-side kv_type_is_turbo (kv/kv_types.h is host code).
-__device__ __forceinline__ bool turbo_type(KvType t) {
-  return t != KvType::F32 && t != KvType::F16 && t != KvType::Q8_0 && t != KvType::Q4_0;
-}
-
 // RoPE in place of query head h of row r, through the warp's shared scratch x (head_dim floats).
 __device__ void rope_query_head(const RopeKvArgs& a, int r, int h, int pos, float* x, int lane) {
   const int d = a.rope.head_dim;
@@ -56,19 +51,7 @@ __global__ void __launch_bounds__(kWarps * 32) rope_kv_kernel(RopeKvArgs a, int 
     for (int i = lane; i < d; i += 32) k[i] = x[i];
   }
   if (!a.write_kv) return;
-  const size_t cell = size_t(pos);
-  if (a.kv.window > 0) {
-    uint8_t* ring = is_k ? a.layer.k_win : a.layer.v_win;
-    uint16_t* w = reinterpret_cast<uint16_t*>(ring + (size_t(h) * a.kv.ring_slots + cell % a.kv.ring_slots) * 2 * d);
-    for (int i = lane; i < d; i += 32) w[i] = float_to_half_bits(x[i]);
-  }
-  if (a.window_only) return;
-  const size_t bytes = is_k ? a.kv.k_bytes : a.kv.v_bytes;
-  uint8_t* dst = (is_k ? a.layer.k : a.layer.v) + (size_t(h) * a.kv.n_ctx + cell) * bytes;
-  // Encode into shared memory, then copy the block out in one pass of the warp.
-  warp_encode(is_k ? a.kv.type_k : a.kv.type_v, is_k ? a.kv.rotate_k : a.kv.rotate_v, d, x, idx, block, a.tables, lane);
-  __syncwarp();
-  for (size_t i = lane; i < bytes; i += 32) dst[i] = block[i];
+  store_token_vector(a.kv, a.layer, a.tables, a.window_only, a.stage, is_k, h, pos, x, idx, block, lane);
 }
 
 // The turbo_kv encode of one vector by a whole block of kTurboStarts warps: x is this warp's own copy of
@@ -117,8 +100,7 @@ __device__ void turbo_encode_by_block(KvType type, float* x, int* idx, uint8_t* 
 
 // One block of kTurboStarts warps per task (task order as rope_kv_kernel). Query heads and non-turbo K/V
 // vectors are handled by warp 0 alone; a turbo vector is roped by every warp in its own copy and encoded
-// by the whole block (turbo_encode_by_block), or, with a.stage set, written roped to the stage for
-// turbo_encode_staged_kernel.
+// by the whole block (turbo_encode_by_block). Staged turbo writes (a.stage) go to rope_kv_kernel.
 __global__ void __launch_bounds__(kTurboStarts * 32) rope_kv_turbo_kernel(RopeKvArgs a, int tasks_per_row) {
   pdl_prologue();
   extern __shared__ float smem[];  // per warp: x[d] floats, idx[d] ints, encoded block (<= 4d bytes)
@@ -140,7 +122,7 @@ __global__ void __launch_bounds__(kTurboStarts * 32) rope_kv_turbo_kernel(RopeKv
   const bool is_k = t < n_kv;
   const int h = is_k ? t : t - n_kv;
   const KvType type = is_k ? a.kv.type_k : a.kv.type_v;
-  const bool turbo = a.write_kv && turbo_type(type) && a.stage == nullptr;
+  const bool turbo = a.write_kv && kv_is_turbo(type) && a.stage == nullptr;
   if (!turbo && warp != 0) return;
   const float* src = (is_k ? a.k : a.v) + (size_t(r) * n_kv + h) * d;
   for (int i = lane; i < d; i += 32) x[i] = src[i];
@@ -155,26 +137,18 @@ __global__ void __launch_bounds__(kTurboStarts * 32) rope_kv_turbo_kernel(RopeKv
     }
   }
   if (!a.write_kv) return;
-  const size_t cell = size_t(pos);
-  if (a.kv.window > 0 && warp == 0) {
-    uint8_t* ring = is_k ? a.layer.k_win : a.layer.v_win;
-    uint16_t* w = reinterpret_cast<uint16_t*>(ring + (size_t(h) * a.kv.ring_slots + cell % a.kv.ring_slots) * 2 * d);
-    for (int i = lane; i < d; i += 32) w[i] = float_to_half_bits(x[i]);
-  }
-  const size_t bytes = is_k ? a.kv.k_bytes : a.kv.v_bytes;
-  uint8_t* dst = (is_k ? a.layer.k : a.layer.v) + (size_t(h) * a.kv.n_ctx + cell) * bytes;
-  if (!turbo) {
-    if (turbo_type(type)) {  // staged: the batched encode of all layers picks it up
-      float* staged = a.stage + (size_t(is_k ? 0 : 1) * n_kv + h) * d;
-      for (int i = lane; i < d; i += 32) staged[i] = x[i];
-      return;
-    }
-    warp_encode(type, is_k ? a.kv.rotate_k : a.kv.rotate_v, d, x, idx, block, a.tables, lane);
-    __syncwarp();
-    for (size_t i = lane; i < bytes; i += 32) dst[i] = block[i];
+  if (!turbo) {  // warp 0 alone: an f32/f16/q8_0/q4_0 half, or a staged turbo half
+    store_token_vector(a.kv, a.layer, a.tables, false, a.stage, is_k, h, pos, x, idx, block, lane);
     return;
   }
   // Turbo: the whole block is here (no warp returned above), so block barriers are safe.
+  if (a.kv.window > 0 && warp == 0) {
+    uint8_t* ring = is_k ? a.layer.k_win : a.layer.v_win;
+    uint16_t* w = reinterpret_cast<uint16_t*>(ring + (size_t(h) * a.kv.ring_slots + size_t(pos) % a.kv.ring_slots) * 2 * d);
+    for (int i = lane; i < d; i += 32) w[i] = float_to_half_bits(x[i]);
+  }
+  const size_t bytes = is_k ? a.kv.k_bytes : a.kv.v_bytes;
+  uint8_t* dst = (is_k ? a.layer.k : a.layer.v) + (size_t(h) * a.kv.n_ctx + size_t(pos)) * bytes;
   turbo_encode_by_block(type, x, idx, block, d, bytes, dst, a.tables, warp, lane);
 }
 
@@ -193,7 +167,7 @@ __global__ void __launch_bounds__(kTurboStarts * 32) turbo_encode_staged_kernel(
   const bool is_k = t < n_kv;
   const int h = is_k ? t : t - n_kv;
   const KvType type = is_k ? a.kv.type_k : a.kv.type_v;
-  if (!turbo_type(type)) return;  // uniform over the block
+  if (!kv_is_turbo(type)) return;  // uniform over the block
   const float* staged = a.stage + ((size_t(layer) * 2 + (is_k ? 0 : 1)) * n_kv + h) * d;
   for (int i = lane; i < d; i += 32) x[i] = staged[i];
   const size_t bytes = is_k ? a.kv.k_bytes : a.kv.v_bytes;
@@ -207,13 +181,14 @@ __global__ void __launch_bounds__(kTurboStarts * 32) turbo_encode_staged_kernel(
 void launch_rope_kv(const RopeKvArgs& a, cudaStream_t stream) {
   const int tasks_per_row = (a.rope_q ? a.n_head : 0) + (a.rope_k || a.write_kv ? 2 * a.kv.n_head_kv : 0);
   if (tasks_per_row == 0 || a.n_rows == 0) return;
-  if (a.write_kv && !a.window_only && (kv_type_is_turbo(a.kv.type_k) || kv_type_is_turbo(a.kv.type_v))) {
+  const bool turbo = kv_type_is_turbo(a.kv.type_k) || kv_type_is_turbo(a.kv.type_v);
+  assert((a.stage == nullptr || turbo) && "staging is for turbo caches");
+  if (a.write_kv && !a.window_only && a.stage == nullptr && turbo) {
     const size_t smem = size_t(kTurboStarts) * 3 * a.rope.head_dim * sizeof(float);
     launch_kernel(rope_kv_turbo_kernel, a.n_rows * tasks_per_row, kTurboStarts * 32, smem, stream, a, tasks_per_row);
     KVANT_CUDA_LAUNCHED();
     return;
   }
-  assert(a.stage == nullptr && "staging is for turbo caches");
   const int total = a.n_rows * tasks_per_row;
   const size_t smem = size_t(kWarps) * 3 * a.rope.head_dim * sizeof(float);
   launch_kernel(rope_kv_kernel, ceil_div(total, kWarps), kWarps * 32, smem, stream, a, tasks_per_row);
