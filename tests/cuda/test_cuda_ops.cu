@@ -5,6 +5,7 @@
 // replayed graph), decode's RoPE + KV write fused into attention, plus timings of matvecs and of a
 // 32K-key decode attention. Outputs are NaN-poisoned.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <tuple>
@@ -405,9 +406,20 @@ void test_fused_token_write(cuda::CudaOps& ops, CpuOps& cpu) {
                 const size_t bytes = is_k ? host->k_vector_bytes() : host->v_vector_bytes();
                 ops.download_vector(*fused, is_k, layer, h, pos, a.data());
                 ops.download_vector(*split, is_k, layer, h, pos, b.data());
-                CHECK(std::memcmp(a.data(), b.data(), bytes) == 0, "fused token d=%d K %s V %s window %u: %s cell %d "
-                      "head %d differs from the unfused write", d, kv_type_name(tk), kv_type_name(tv), window,
-                      is_k ? "K" : "V", pos, h);
+                const bool cell_same = std::memcmp(a.data(), b.data(), bytes) == 0;
+                CHECK(cell_same, "fused token d=%d K %s V %s window %u: %s cell %d head %d differs from the unfused "
+                      "write", d, kv_type_name(tk), kv_type_name(tv), window, is_k ? "K" : "V", pos, h);
+                static int shown = 0;
+                if (!cell_same && shown++ < 6) {
+                  const uint8_t* cpu_cell = is_k ? host->k_vector(layer, h, pos) : host->v_vector(layer, h, pos);
+                  std::printf("  bytes fused / unfused / cpu:");
+                  const uint8_t* cells[3] = {a.data(), b.data(), cpu_cell};
+                  for (const uint8_t* x : cells) {
+                    std::printf(" |");
+                    for (size_t i = 0; i < std::min<size_t>(bytes, 12); ++i) std::printf(" %02x", x[i]);
+                  }
+                  std::printf("\n");
+                }
               }
             }
             ++checked;
@@ -512,13 +524,18 @@ int main() {
   test::require_device();
   cuda::CudaOps ops;
   CpuOps cpu(4);
-  test_matvec(ops);
-  test_fusions(ops);
-  test_elementwise(ops, cpu);
-  test_kv(ops, cpu);
-  test_attention_long(ops, cpu);
-  test_fused_token_write(ops, cpu);
-  bench_matvec(ops);
-  bench_attention(ops);
+  // KVANT_TEST_FILTER=name runs only the parts whose name contains it (e.g. "fused").
+  const char* filter = std::getenv("KVANT_TEST_FILTER");
+  auto part = [&](const char* name, auto&& fn) {
+    if (filter == nullptr || std::strstr(name, filter) != nullptr) fn();
+  };
+  part("matvec", [&] { test_matvec(ops); });
+  part("fusions", [&] { test_fusions(ops); });
+  part("elementwise", [&] { test_elementwise(ops, cpu); });
+  part("kv", [&] { test_kv(ops, cpu); });
+  part("attention_long", [&] { test_attention_long(ops, cpu); });
+  part("fused_token_write", [&] { test_fused_token_write(ops, cpu); });
+  part("bench_matvec", [&] { bench_matvec(ops); });
+  part("bench_attention", [&] { bench_attention(ops); });
   return test::finish("test_cuda_ops");
 }

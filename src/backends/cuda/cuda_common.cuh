@@ -103,6 +103,13 @@ class DeviceBuffer {
 
 __device__ __forceinline__ float half_bits_to_float(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 __device__ __forceinline__ uint16_t float_to_half_bits(float f) { return __half_as_ushort(__float2half_rn(f)); }
+// Stores f as fp16 at a 2-byte-aligned address (block scales: q8_0/q4_0/turbo blocks are assembled in
+// shared scratch at even offsets). One 16-bit store: the scale written as two byte stores from one lane
+// next to other lanes' byte stores into the same word lost its low byte (read back 00) in the fused
+// attention kernel on an H200, as direct global byte stores of turbo scales did earlier.
+__device__ __forceinline__ void store_half(uint8_t* p, float f) {
+  *reinterpret_cast<uint16_t*>(p) = float_to_half_bits(f);
+}
 __device__ __forceinline__ float bf16_bits_to_float(uint16_t b) { return __uint_as_float(uint32_t(b) << 16); }
 // Unaligned little-endian 16-bit load (blocks of 18/34/210 bytes leave fields 2-byte aligned at best).
 __device__ __forceinline__ uint16_t load_u16(const uint8_t* p) { return uint16_t(p[0] | (uint16_t(p[1]) << 8)); }

@@ -127,13 +127,6 @@ __device__ inline void rope_shared(float* x, int pos, const RopeParams& p, int l
 
 // ---- warp-level encode of one head vector x[d] (shared memory, clobbered) into dst ----
 
-// Stores f as fp16, little-endian, at a 2-byte-aligned-or-not address.
-__device__ __forceinline__ void store_half(uint8_t* p, float f) {
-  const uint16_t h = float_to_half_bits(f);
-  p[0] = uint8_t(h & 0xFF);
-  p[1] = uint8_t(h >> 8);
-}
-
 // f32, f16, q8_0 and q4_0 (turbo_kv goes through turbo_encode.cuh). idx: shared scratch of d ints.
 // Every lane of the warp must call this.
 __device__ inline void warp_encode(KvType type, bool rotate, int d, float* x, int* idx, uint8_t* dst,

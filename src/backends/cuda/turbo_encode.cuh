@@ -103,11 +103,7 @@ __device__ inline TurboFit turbo_fit_from(const float* x, int* idx, int d, const
 
 // Writes the block: fp16 scale, then the indices packed `bits` per element, 8 elements per `bits` bytes.
 __device__ inline void turbo_store(const int* idx, int d, int bits, float scale, uint8_t* dst, int lane) {
-  if (lane == 0) {
-    const uint16_t h = float_to_half_bits(scale);
-    dst[0] = uint8_t(h & 0xFF);
-    dst[1] = uint8_t(h >> 8);
-  }
+  if (lane == 0) store_half(dst, scale);
   for (int g = lane; g < d / 8; g += 32) {
     uint64_t v = 0;
     for (int k = 0; k < 8; ++k) v |= uint64_t(idx[8 * g + k]) << (bits * k);
