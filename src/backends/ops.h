@@ -64,6 +64,11 @@ class Ops {
   virtual float* begin_forward(const ForwardBatch& batch) { return batch.logits; }
   // Called after the last op of a forward pass; batch.logits holds the logits when it returns.
   virtual void end_forward() {}
+  // Host memory of at least n floats for the logits the caller will pass as batch.logits, owned by the
+  // backend and valid until the next call or its destruction; nullptr: the caller uses its own. A GPU
+  // backend returns page-locked memory, which its copy writes straight into (H200: 513 KB of logits in
+  // 17 µs instead of 78 µs through pageable memory, ~6 % of a 1B decode step).
+  virtual float* host_logit_buffer(size_t /*n*/) { return nullptr; }
   // Kernel launches (graph nodes) one decode token costs on this backend; 0 when not applicable.
   virtual int kernels_per_token() const { return 0; }
 

@@ -19,7 +19,8 @@ struct Session::Impl {
   std::unique_ptr<Ops> ops;  // CpuOps or the CUDA backend (SessionParams::backend)
   KvCache cache;
   LlamaScratch scratch;
-  std::vector<float> logits;  // [n_logit_rows][n_vocab]
+  float* logits = nullptr;          // [n_logit_rows][n_vocab]: the backend's host_logit_buffer or own_logits
+  std::vector<float> own_logits;
   int n_logit_rows = 0;
   int first_logit = 0;        // token index (in the last eval) of logits row 0
   uint32_t n_past = 0;
@@ -133,7 +134,12 @@ Status Session::eval_logits_from(const std::vector<int32_t>& tokens, uint32_t fi
   const int first = int(first_logit);
   s.first_logit = first;
   s.n_logit_rows = n_total - first;
-  s.logits.resize(size_t(s.n_logit_rows) * n_vocab);
+  const size_t n_logit_floats = size_t(s.n_logit_rows) * n_vocab;
+  s.logits = s.ops->host_logit_buffer(n_logit_floats);
+  if (s.logits == nullptr) {
+    s.own_logits.resize(n_logit_floats);
+    s.logits = s.own_logits.data();
+  }
   for (int start = 0; start < n_total; start += int(s.params.n_batch)) {
     const int n = std::min(int(s.params.n_batch), n_total - start);
     s.positions.resize(n);
@@ -142,7 +148,7 @@ Status Session::eval_logits_from(const std::vector<int32_t>& tokens, uint32_t fi
     // (into scratch at the start of the buffer, overwritten later).
     const int batch_first = std::max(first - start, 0);
     const bool wanted = batch_first < n;
-    float* out = wanted ? s.logits.data() + size_t(start + batch_first - first) * n_vocab : s.logits.data();
+    float* out = wanted ? s.logits + size_t(start + batch_first - first) * n_vocab : s.logits;
     llama_forward(w, *s.ops, s.cache, tokens.data() + start, s.positions.data(), n, wanted ? batch_first : n - 1,
                   s.scratch, out);
     s.n_past += uint32_t(n);
@@ -155,7 +161,7 @@ const float* Session::logits(int i) const {
   const Impl& s = *impl_;
   const int row = i < 0 ? s.n_logit_rows - 1 : i - s.first_logit;
   assert(row >= 0 && row < s.n_logit_rows);
-  return s.logits.data() + size_t(row) * s.model->impl().weights.hp.n_vocab;
+  return s.logits + size_t(row) * s.model->impl().weights.hp.n_vocab;
 }
 
 uint32_t Session::n_past() const { return impl_->n_past; }

@@ -54,7 +54,7 @@ struct AttnSeg {
   const uint8_t* base;
   size_t stride;
   int ring;
-  __device__ const uint8_t* at(int t) const { return base + size_t(ring > 0 ? t % ring : t) * stride; }
+  __device__ const uint8_t* at(int t) const { return base + size_t(ring > 0 && t >= ring ? t % ring : t) * stride; }
 };
 // This block's staging region: per warp `stages` K buffers of kcap bytes, then the V buffers.
 struct AttnStage {

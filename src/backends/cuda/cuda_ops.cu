@@ -84,6 +84,7 @@ CudaOps::CudaOps() {
   KVANT_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm_, cudaDevAttrMultiProcessorCount, 0));
   graphs_enabled_ = env_switch_on("KVANT_CUDA_GRAPHS");
   fuse_token_write_ = env_switch_on("KVANT_CUDA_FUSE_KV");
+  pinned_logits_ = env_switch_on("KVANT_CUDA_PINNED_LOGITS");
   // Tables: signs [kKvMaxHeadDim], then centroids and boundaries of 2..5 bits.
   std::vector<float> host(kKvMaxHeadDim, 0.0f);
   std::memcpy(host.data(), kv_rotation_signs(), sizeof(float) * kKvMaxHeadDim);
@@ -110,6 +111,7 @@ CudaOps::~CudaOps() {
   if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
   if (graph_) cudaGraphDestroy(graph_);
   if (host_io_) cudaFreeHost(host_io_);
+  if (host_logits_) cudaFreeHost(host_logits_);
   if (fork_event_) cudaEventDestroy(fork_event_);
   if (join_event_) cudaEventDestroy(join_event_);
   if (side_stream_) cudaStreamDestroy(side_stream_);
@@ -350,6 +352,25 @@ void CudaOps::upload_ids(const int32_t* tokens, const int32_t* positions, int n)
 }
 
 // ---- forward ----
+
+float* CudaOps::host_logit_buffer(size_t n) {
+  // Page-locked memory is a scarce host resource: batches asking for more (perplexity over long
+  // chunks keeps every row) copy through pageable memory instead.
+  constexpr size_t kMaxPinnedLogitFloats = size_t(16) << 20;  // 64 MiB
+  if (n > kMaxPinnedLogitFloats || !pinned_logits_) return nullptr;
+  if (n > host_logits_capacity_) {
+    if (host_logits_) KVANT_CUDA_CHECK(cudaFreeHost(host_logits_));
+    host_logits_ = nullptr;
+    host_logits_capacity_ = 0;
+    if (cudaMallocHost(&host_logits_, n * sizeof(float)) != cudaSuccess) {
+      cudaGetLastError();
+      host_logits_ = nullptr;
+      return nullptr;
+    }
+    host_logits_capacity_ = n;
+  }
+  return host_logits_;
+}
 
 float* CudaOps::begin_forward(const ForwardBatch& batch) {
   in_forward_ = true;

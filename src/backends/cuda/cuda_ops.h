@@ -31,6 +31,7 @@ class CudaOps final : public Ops {
   float* begin_forward(const ForwardBatch& batch) override;
   void end_forward() override;
   int kernels_per_token() const override { return graph_nodes_; }
+  float* host_logit_buffer(size_t n) override;
 
   void embed(const WeightView& table, const int32_t* tokens, int n, float* out) override;
   void rmsnorm(const float* x, const WeightView& weight, int n_rows, int dim, float eps, float* out) override;
@@ -118,6 +119,9 @@ class CudaOps final : public Ops {
   KvTables tables_;
   DeviceBuffer partial_, logits_, io_, staging_;
   int32_t* host_io_ = nullptr;  // pinned [2 * io_capacity_]: tokens then positions
+  bool pinned_logits_ = true;     // KVANT_CUDA_PINNED_LOGITS=0: the caller's pageable buffer (A/B)
+  float* host_logits_ = nullptr;  // pinned [host_logits_capacity_] (host_logit_buffer)
+  size_t host_logits_capacity_ = 0;
   int io_capacity_ = 0;
   const int32_t *d_tokens_ = nullptr, *d_positions_ = nullptr;
 
