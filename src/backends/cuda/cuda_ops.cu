@@ -415,15 +415,11 @@ void CudaOps::end_forward() {
   in_forward_ = false;
   const int n = batch_.n;
   const bool graph_mode = graphs_enabled_ && n == 1;
-  // A decode step that records what the captured graph was made from (same ops, pointers and device
-  // allocations) needs no residency pass: everything it references is on the device already.
-  uint64_t sig = graph_mode ? signature(ops_) : 0;
-  const bool replay = graph_mode && graph_exec_ != nullptr && sig == graph_signature_;
-  if (!replay) prepare(ops_, graph_mode);
+  prepare(ops_, graph_mode);
   upload_ids(batch_.tokens, batch_.positions, n);
   if (graph_mode) {
-    if (!replay) sig = signature(ops_);  // prepare may have (re)allocated device buffers
-    if (!replay && (graph_exec_ == nullptr || sig != graph_signature_)) {
+    const uint64_t sig = signature(ops_);
+    if (graph_exec_ == nullptr || sig != graph_signature_) {
       if (graph_exec_) KVANT_CUDA_CHECK(cudaGraphExecDestroy(graph_exec_));
       if (graph_) KVANT_CUDA_CHECK(cudaGraphDestroy(graph_));
       graph_exec_ = nullptr;
