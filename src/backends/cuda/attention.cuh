@@ -385,7 +385,7 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
     for (int i = lane; i < d; i += 32) x[i] = src[i];
     __syncwarp();
     if (is_k && a.token.rope_k) rope_shared(x, pos, a.token.rope, lane);
-    store_token_vector(a.kv, a.layer, a.tables, a.token.window_only, a.token.stage, is_k, h, pos, x,
+    store_token_vector(a.kv, a.layer, a.tables, false, a.token.stage, is_k, h, pos, x,
                        reinterpret_cast<int*>(x + d), reinterpret_cast<uint8_t*>(x + 2 * d), lane);
   }
   __syncthreads();  // queries ready, this token's K/V stored (visible to the block)

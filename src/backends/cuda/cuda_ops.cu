@@ -504,7 +504,9 @@ int CudaOps::attention_splits(const Op& op, bool graph_mode, int* splits_window)
     max_keys = 1;
     for (int r = 0; r < op.n_rows; ++r) max_keys = std::max(max_keys, op.ids[r] + 1);
   }
-  const int window = int(op.cache->window());
+  // A window-only cache is attended as an f16 cache stored in its ring (emit_attention).
+  const bool window_only = op.cache->window() > 0 && c.n_ctx <= op.cache->window();  // window_only_kv
+  const int window = window_only ? 0 : int(op.cache->window());
   *splits_window = window > 0 ? 1 : 0;
   // Every key is still in the f16 window: no compressed split at all, so one block per head sees the
   // whole context and writes the output itself (no combine launch).

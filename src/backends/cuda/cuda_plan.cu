@@ -316,12 +316,21 @@ void CudaOps::emit_attention(const Op& op, bool graph_mode, const RopeKvArgs* to
   a.tables = tables_;
   a.splits_main = attention_splits(op, graph_mode, &a.splits_window);
   a.partial = partial_.as<float>();
+  if (window_only_kv(dk.cfg)) {
+    // Every position the cache can hold stays in its f16 window ring, slot = position (ring_slots ==
+    // n_ctx): attend it as the f16 cache the ring is, through the same path and splits as an f16 cache.
+    assert(dk.cfg.ring_slots == dk.cfg.n_ctx && a.splits_window == 0);
+    a.kv.type_k = a.kv.type_v = KvType::F16;
+    a.kv.rotate_k = a.kv.rotate_v = false;  // the ring holds K unrotated
+    a.kv.k_bytes = a.kv.v_bytes = 2 * size_t(dk.cfg.head_dim);
+    a.kv.window = a.kv.ring_slots = 0;
+    a.layer = DeviceKvLayer{a.layer.k_win, a.layer.v_win, nullptr, nullptr};
+  }
   if (token) {
     assert(op.n_rows == 1);
     a.token.on = true;
     a.token.rope_q = token->rope_q;
     a.token.rope_k = token->rope_k;
-    a.token.window_only = token->window_only;
     a.token.rope = token->rope;
     a.token.k = token->k;
     a.token.v = token->v;

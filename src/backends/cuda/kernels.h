@@ -129,7 +129,6 @@ void launch_turbo_encode_staged(const StagedTurboArgs& a, cudaStream_t stream);
 // deferred turbo encode or the encoded cell) before they attend. Saves one launch per layer.
 struct FusedTokenWrite {
   bool on = false, rope_q = false, rope_k = false;
-  bool window_only = false;  // RopeKvArgs::window_only
   RopeParams rope;
   const float* k = nullptr;  // [n_head_kv][d], not yet roped
   const float* v = nullptr;
