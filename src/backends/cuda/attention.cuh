@@ -321,6 +321,11 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
 // GM = 4, NCH = 1 is held to 128 registers (4 blocks = 16 warps per SM), the others to 255.
 template <KvType KT, KvType VT, int LPK, int NCH, int GM>
 __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) attention_kernel(AttentionArgs a) {
+  if (threadIdx.x < 32) {  // the weights after the attention (DRAM is idle here at short contexts)
+    const int block = blockIdx.y * gridDim.x + blockIdx.x, blocks = gridDim.x * gridDim.y;
+    l2_prefetch_share(a.prefetch[0], block, blocks, threadIdx.x);
+    l2_prefetch_share(a.prefetch[1], block, blocks, threadIdx.x);
+  }
   pdl_prologue();
   extern __shared__ __align__(16) uint8_t smem[];
   const int d = a.kv.head_dim, d8 = d / 8, n_kv = a.kv.n_head_kv;

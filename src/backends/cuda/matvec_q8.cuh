@@ -249,6 +249,18 @@ __device__ __forceinline__ int dot8(const uint32_t (&w)[8], const int4 a, const 
 __device__ __forceinline__ void copy16_async(uint32_t smem_addr, const void* gmem) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_addr), "l"(gmem) : "memory");
 }
+// The same copy with an L2 evict-first hint (policy from l2_evict_first_policy): decode weights are read
+// once per token, so lines they bring in should leave the L2 before prefetched ones.
+__device__ __forceinline__ void copy16_async_evict_first(uint32_t smem_addr, const void* gmem, uint64_t policy) {
+  asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2;\n" ::"r"(smem_addr), "l"(gmem),
+               "l"(policy)
+               : "memory");
+}
+__device__ __forceinline__ uint64_t l2_evict_first_policy() {
+  uint64_t policy;
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+  return policy;
+}
 __device__ __forceinline__ void copy_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 template <int N>
 __device__ __forceinline__ void copy_wait() {
@@ -393,6 +405,7 @@ __global__ void __launch_bounds__(kW * 32, kW == kWarps ? (NR == 1 ? 3 : 2) : 1)
   uint8_t* ring = smem + size_t(warp) * kRing * TL::kStage;
   // Copies step issue_s's tile into its slot (nothing past the last step); one commit group per call.
   int issue_s = 0;
+  const uint64_t policy = a.evict_first ? l2_evict_first_policy() : 0;
   const uint32_t ring_addr = uint32_t(__cvta_generic_to_shared(ring)) + 16 * lane;
   auto issue = [&]() {
     if (issue_s < n_steps) {
@@ -405,15 +418,26 @@ __global__ void __launch_bounds__(kW * 32, kW == kWarps ? (NR == 1 ? 3 : 2) : 1)
       src += size_t(t) * TL::kBytes + 16 * lane;
       const int bytes = min(row_bytes - t * TL::kBytes, TL::kBytes);
       const uint32_t dst = ring_addr + (issue_s % kRing) * TL::kStage;
+      if (a.evict_first) {
 #pragma unroll
-      for (int i = 0; i < TL::kCopies; ++i) {
-        if (16 * (lane + 32 * i) < bytes) copy16_async(dst + 512 * i, src + 512 * i);
+        for (int i = 0; i < TL::kCopies; ++i) {
+          if (16 * (lane + 32 * i) < bytes) copy16_async_evict_first(dst + 512 * i, src + 512 * i, policy);
+        }
+      } else {
+#pragma unroll
+        for (int i = 0; i < TL::kCopies; ++i) {
+          if (16 * (lane + 32 * i) < bytes) copy16_async(dst + 512 * i, src + 512 * i);
+        }
       }
       ++issue_s;
     }
     copy_commit();
   };
   for (int q = 0; q < kRing - 1; ++q) issue();
+  // The next matvec's weights, once this block's first tiles are on their way.
+  if (a.prefetch.n > 0 && warp == kW - 1) {
+    l2_prefetch_share(a.prefetch, blockIdx.y * gridDim.x + blockIdx.x, gridDim.x * gridDim.y, lane);
+  }
   pdl_prologue();
 
   const float* x = a.x + size_t(row0) * n_in;
