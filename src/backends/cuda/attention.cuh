@@ -60,6 +60,7 @@ struct AttnSeg {
 struct AttnStage {
   uint8_t *k, *v;
   int kcap, vcap, stages;
+  uint64_t policy;  // L2 policy of the staging copies (evict-first), 0: none
 };
 template <int GM, int NCH>
 struct AttnWarpState {
@@ -67,12 +68,19 @@ struct AttnWarpState {
 };
 
 // Async copy (by one warp) of the bytes of vectors [t0, t0 + n_t) at base into dst, from the 16-byte
-// boundary at or below the first byte; the first vector lands at dst + stage_offset(...).
-__device__ __forceinline__ void stage_warp(uint8_t* dst, const uint8_t* base, size_t stride, int t0, int n_t, int lane) {
+// boundary at or below the first byte; the first vector lands at dst + stage_offset(...). policy: an L2
+// cache policy (evict-first) or 0.
+__device__ __forceinline__ void stage_warp(uint8_t* dst, const uint8_t* base, size_t stride, int t0, int n_t, int lane,
+                                           uint64_t policy) {
   const uint8_t* a0 = base + size_t(t0) * stride;
   const uint8_t* s0 = reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(a0) & ~uintptr_t(15));
   const int n16 = int((a0 + size_t(n_t) * stride - s0 + 15) / 16);
-  for (int i = lane; i < n16; i += 32) __pipeline_memcpy_async(dst + 16 * i, s0 + 16 * i, 16);
+  if (policy != 0) {
+    const uint32_t d0 = uint32_t(__cvta_generic_to_shared(dst));
+    for (int i = lane; i < n16; i += 32) copy16_async_evict_first(d0 + 16 * i, s0 + 16 * i, policy);
+  } else {
+    for (int i = lane; i < n16; i += 32) __pipeline_memcpy_async(dst + 16 * i, s0 + 16 * i, 16);
+  }
 }
 __device__ __forceinline__ int stage_offset(const uint8_t* base, size_t stride, int t0) {
   return int(reinterpret_cast<uintptr_t>(base + size_t(t0) * stride) & 15);
@@ -146,8 +154,8 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
   auto step_t0 = [&](int j) { return begin + kAttnStep * (warp + kAttnWarps * j); };
   auto stage = [&](int j) {
     const int t0 = step_t0(j), n_t = min(kAttnStep, end - t0), b = j % S;
-    if constexpr (kSK) stage_warp(kw + b * st.kcap, ks.base, ks.stride, t0, n_t, lane);
-    if constexpr (kSV) stage_warp(vw + b * st.vcap, vs.base, vs.stride, t0, n_t, lane);
+    if constexpr (kSK) stage_warp(kw + b * st.kcap, ks.base, ks.stride, t0, n_t, lane, st.policy);
+    if constexpr (kSV) stage_warp(vw + b * st.vcap, vs.base, vs.stride, t0, n_t, lane, st.policy);
   };
   if constexpr (kStaged) {
     for (int j = 0; j + 1 < S; ++j) {
@@ -321,11 +329,6 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
 // GM = 4, NCH = 1 is held to 128 registers (4 blocks = 16 warps per SM), the others to 255.
 template <KvType KT, KvType VT, int LPK, int NCH, int GM>
 __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) attention_kernel(AttentionArgs a) {
-  if (threadIdx.x < 32) {  // the weights after the attention (DRAM is idle here at short contexts)
-    const int block = blockIdx.y * gridDim.x + blockIdx.x, blocks = gridDim.x * gridDim.y;
-    l2_prefetch_share(a.prefetch[0], block, blocks, threadIdx.x);
-    l2_prefetch_share(a.prefetch[1], block, blocks, threadIdx.x);
-  }
   pdl_prologue();
   extern __shared__ __align__(16) uint8_t smem[];
   const int d = a.kv.head_dim, d8 = d / 8, n_kv = a.kv.n_head_kv;
@@ -426,7 +429,7 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
       const AttnSeg ks{a.layer.k + size_t(h) * a.kv.n_ctx * a.kv.k_bytes, a.kv.k_bytes, 0};
       const AttnSeg vs{a.layer.v + size_t(h) * a.kv.n_ctx * a.kv.v_bytes, a.kv.v_bytes, 0};
       const AttnStage st{region, region + size_t(kAttnWarps) * plan.stages * plan.kcap, plan.kcap, plan.vcap,
-                         plan.stages};
+                         plan.stages, a.evict_kv ? l2_evict_first_policy() : 0};
       attend_warp<KT, VT, kv_is_turbo(KT), kv_is_turbo(VT), LPK, NCH, GM>(ks, vs, begin, end, d8, st, ck, cv, q, w);
     }
   }

@@ -123,52 +123,18 @@ __device__ __forceinline__ uint4 ld_stream(const void* p) {
   return v;
 }
 
-// Asks the L2 to fetch [p, p + bytes) (16-byte aligned, a multiple of 16) without waiting (sm_90 bulk
-// prefetch; a no-op on older devices).
-__device__ __forceinline__ void l2_prefetch_bulk(const void* p, uint32_t bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
-#endif
+// 16-byte global → shared copy (cp.async.cg, L1 bypassed) with an L2 evict-first hint: for decode reads
+// streamed once per token (weights, the KV cache), whose lines should leave the L2 before the
+// activations and partials that the next kernels read. policy: l2_evict_first_policy().
+__device__ __forceinline__ uint64_t l2_evict_first_policy() {
+  uint64_t policy;
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+  return policy;
 }
-
-// Block `block` of `blocks` issues its share of pf (L2Prefetch, kernels.h): slices block, block + blocks,
-// ... as requests of at most kL2Request bytes over the 32 lanes of the calling warp, each passed to
-// issue(pointer, bytes) (l2_prefetch_bulk; tests record them).
-constexpr uint32_t kL2Request = 16 << 10;
-template <class Prefetch, class Issue>
-__device__ inline void l2_prefetch_share(const Prefetch& pf, int block, int blocks, int lane, Issue issue) {
-  constexpr size_t kRequest = kL2Request;
-  int64_t total = 0;  // concatenated rows
-  for (int k = 0; k < pf.n; ++k) total += pf.n_out[k];
-  for (int s = block; s < pf.slices; s += blocks) {
-    size_t left = pf.slice_cap;  // concatenated: the slice's budget, spent in reading order
-    int64_t first = 0;           // concatenated row index of range k's row 0
-    for (int k = 0; k < pf.n; ++k) {
-      int64_t r0 = 0, r1 = 0;
-      size_t cap = pf.slice_cap / pf.n;
-      if (pf.parallel) {
-        r0 = int64_t(s) * pf.n_out[k] / pf.slices;
-        r1 = int64_t(s + 1) * pf.n_out[k] / pf.slices;
-      } else {
-        const int64_t g0 = int64_t(s) * total / pf.slices, g1 = int64_t(s + 1) * total / pf.slices;
-        r0 = g0 - first < 0 ? 0 : (g0 - first > pf.n_out[k] ? pf.n_out[k] : g0 - first);
-        r1 = g1 - first < 0 ? 0 : (g1 - first > pf.n_out[k] ? pf.n_out[k] : g1 - first);
-        first += pf.n_out[k];
-        cap = left;
-      }
-      const size_t bytes = size_t(r1 - r0) * pf.row_bytes[k];
-      const size_t len = (bytes < cap ? bytes : cap) & ~size_t(15);
-      left -= pf.parallel ? 0 : len;
-      const uint8_t* base = pf.data[k] + size_t(r0) * pf.row_bytes[k];
-      for (size_t o = size_t(lane) * kRequest; o < len; o += 32 * kRequest) {
-        issue(static_cast<const void*>(base + o), uint32_t(len - o < kRequest ? len - o : kRequest));
-      }
-    }
-  }
-}
-template <class Prefetch>
-__device__ inline void l2_prefetch_share(const Prefetch& pf, int block, int blocks, int lane) {
-  l2_prefetch_share(pf, block, blocks, lane, [](const void* p, uint32_t bytes) { l2_prefetch_bulk(p, bytes); });
+__device__ __forceinline__ void copy16_async_evict_first(uint32_t smem_addr, const void* gmem, uint64_t policy) {
+  asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2;\n" ::"r"(smem_addr), "l"(gmem),
+               "l"(policy)
+               : "memory");
 }
 
 __device__ __forceinline__ float warp_sum(float v) {

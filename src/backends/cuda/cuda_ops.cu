@@ -85,13 +85,8 @@ CudaOps::CudaOps() {
   graphs_enabled_ = env_switch_on("KVANT_CUDA_GRAPHS");
   fuse_token_write_ = env_switch_on("KVANT_CUDA_FUSE_KV");
   pinned_logits_ = env_switch_on("KVANT_CUDA_PINNED_LOGITS");
-  int l2_bytes = 0;
-  KVANT_CUDA_CHECK(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, 0));
-  l2_prefetch_bytes_ = size_t(l2_bytes) / 4;
-  if (const char* mb = std::getenv("KVANT_CUDA_L2_PREFETCH_MB"); mb != nullptr && *mb != '\0') {
-    l2_prefetch_bytes_ = size_t(std::max(0L, std::strtol(mb, nullptr, 10))) << 20;
-  }
-  l2_evict_first_ = env_switch_on("KVANT_CUDA_L2_EVICT_FIRST");
+  evict_weights_ = env_switch_on("KVANT_CUDA_EVICT_WEIGHTS");
+  evict_kv_ = env_switch_on("KVANT_CUDA_EVICT_KV");
   // Tables: signs [kKvMaxHeadDim], then centroids and boundaries of 2..5 bits.
   std::vector<float> host(kKvMaxHeadDim, 0.0f);
   std::memcpy(host.data(), kv_rotation_signs(), sizeof(float) * kKvMaxHeadDim);

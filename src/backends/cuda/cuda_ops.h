@@ -7,7 +7,6 @@
 // buffer written by one async copy before each launch. Ops called outside a forward run at once.
 #pragma once
 
-#include <array>
 #include <unordered_map>
 #include <vector>
 
@@ -90,14 +89,7 @@ class CudaOps final : public Ops {
   // Whether ops[i..i+3] (rope q, rope k, kv_write, attention) run as one attention launch.
   bool token_write_fuses(const std::vector<Op>& ops, size_t i, const RopeKvArgs& a) const;
   void fork_staged_encode(const Op& kv_write, const RopeKvArgs& a);
-  void emit_attention(const Op& op, bool graph_mode, const std::array<L2Prefetch, 2>& prefetch,
-                      const RopeKvArgs* token = nullptr);
-  // The L2 prefetch of the first matvec launch in ops[from..] (decode rows only; none if there is none or
-  // its weights do not suit): at most `budget` bytes, from the start of each of its blocks' slices.
-  // *next: the index after that launch's matmuls.
-  L2Prefetch matvec_prefetch(const std::vector<Op>& ops, size_t from, size_t budget, size_t* next = nullptr);
-  // The prefetches of an attention launch followed by ops[from..]: the next two matvecs.
-  std::array<L2Prefetch, 2> attention_prefetch(const std::vector<Op>& ops, size_t from);
+  void emit_attention(const Op& op, bool graph_mode, const RopeKvArgs* token = nullptr);
   void upload_ids(const int32_t* tokens, const int32_t* positions, int n);
   uint64_t signature(const std::vector<Op>& ops) const;
   void run_immediately(const Op& op);
@@ -118,11 +110,9 @@ class CudaOps final : public Ops {
   int n_sm_ = 0;
   bool graphs_enabled_ = true;
   bool fuse_token_write_ = true;
-  // Bytes of the next matvec's weights a decode matvec asks the L2 to fetch (an attention: twice that,
-  // over the next two), and whether decode matvecs stream their weights with an evict-first hint.
-  // KVANT_CUDA_L2_PREFETCH_MB (0: off; default a quarter of the L2), KVANT_CUDA_L2_EVICT_FIRST=0 (A/B).
-  size_t l2_prefetch_bytes_ = 0;
-  bool l2_evict_first_ = true;
+  // Decode reads streamed once per token with an L2 evict-first hint: the weights of the int8 matvecs
+  // (KVANT_CUDA_EVICT_WEIGHTS=0 turns it off) and the staged turbo K/V (KVANT_CUDA_EVICT_KV=0).
+  bool evict_weights_ = true, evict_kv_ = true;
   std::vector<DeviceBuffer> activations_;
   GemmScratch gemm_scratch_;  // the large-batch prefill GEMM's f16 operands
   std::unordered_map<const void*, DeviceWeight> weights_;

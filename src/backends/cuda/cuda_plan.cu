@@ -11,7 +11,6 @@
 //   rope q, rope k, kv_write, attention (decode, one row) -> the attention kernel ropes and writes the
 //                                 token itself (FusedTokenWrite), one launch fewer per layer
 #include <algorithm>
-#include <array>
 #include <cassert>
 
 #include "backends/cuda/cuda_ops.h"
@@ -124,7 +123,7 @@ void CudaOps::execute(const std::vector<Op>& ops, bool graph_mode) {
             next->n_rows == op.n_rows && next2->n_rows == op.n_rows && next->ids == op.ids && next2->ids == op.ids) {
           const RopeKvArgs a = rope_kv_args(&op, next, next2);
           if (i + 3 < ops.size() && token_write_fuses(ops, i, a)) {
-            emit_attention(ops[i + 3], graph_mode, attention_prefetch(ops, i + 4), &a);
+            emit_attention(ops[i + 3], graph_mode, &a);
             i += 4;
           } else {
             launch_rope_kv(a, stream_);
@@ -142,7 +141,7 @@ void CudaOps::execute(const std::vector<Op>& ops, bool graph_mode) {
         break;
       }
       case OpKind::KvWrite: emit_rope_kv(nullptr, nullptr, &op); ++i; break;
-      case OpKind::Attention: emit_attention(op, graph_mode, attention_prefetch(ops, i + 1)); ++i; break;
+      case OpKind::Attention: emit_attention(op, graph_mode); ++i; break;
       case OpKind::SwiGlu: launch_swiglu(op.a, op.b, op.n, op.out, stream_); ++i; break;
       case OpKind::Add: launch_add(op.out, op.a, op.n, stream_); ++i; break;
     }
@@ -163,12 +162,8 @@ size_t CudaOps::emit_matmuls(const std::vector<Op>& ops, size_t first, const Op*
   }
   a.w[0] = weight(m0.w);
   a.y[0] = m0.out;
-  // Launches a over the next `consumed` ops; a decode matvec prefetches the next one's weights.
-  auto launch = [&](size_t consumed) {
-    if (a.n_rows == 1) {
-      a.prefetch = matvec_prefetch(ops, first + consumed, l2_prefetch_bytes_);
-      a.evict_first = l2_evict_first_;
-    }
+  a.evict_first = a.n_rows == 1 && evict_weights_;
+  auto launch = [&](size_t consumed) {  // a over the next `consumed` ops
     launch_matvec(a, stream_);
     return consumed;
   };
@@ -310,58 +305,7 @@ void CudaOps::join_side() {
   side_pending_ = false;
 }
 
-L2Prefetch CudaOps::matvec_prefetch(const std::vector<Op>& ops, size_t from, size_t budget, size_t* next) {
-  L2Prefetch p;
-  size_t j = from;
-  while (j < ops.size() && ops[j].kind != OpKind::Matmul) ++j;
-  if (next) *next = ops.size();
-  if (budget == 0 || j == ops.size() || ops[j].n_rows != 1) return p;
-  // The matmuls emit_matmuls launches together: gate/up (+ SwiGLU) read in parallel, else up to three
-  // weights of one type on one input (Q/K/V) concatenated.
-  const Op& m0 = ops[j];
-  const bool swiglu = j + 2 < ops.size() && ops[j + 1].kind == OpKind::Matmul && ops[j + 1].a == m0.a &&
-                      ops[j + 2].kind == OpKind::SwiGlu && ops[j + 2].a == m0.out && ops[j + 2].b == ops[j + 1].out;
-  size_t count = 1;
-  if (swiglu) {
-    count = 2;
-  } else {
-    while (count < 3 && j + count < ops.size() && ops[j + count].kind == OpKind::Matmul && ops[j + count].a == m0.a &&
-           ops[j + count].n_rows == 1 && weight(ops[j + count].w).type == weight(m0.w).type) {
-      ++count;
-    }
-  }
-  if (next) *next = j + count + (swiglu ? 1 : 0);
-  if (!matvec_int8_reads(weight(m0.w).type)) return p;  // the float kernel slices its rows otherwise
-  int rows = 0;
-  for (size_t k = 0; k < count; ++k) {
-    const DeviceMatrix& w = weight(ops[j + k].w);
-    if ((reinterpret_cast<uintptr_t>(w.data) | w.row_bytes) % 16 != 0) return L2Prefetch{};
-    p.data[k] = w.data;
-    p.n_out[k] = w.n_out;
-    p.row_bytes[k] = w.row_bytes;
-    rows = swiglu ? w.n_out : rows + w.n_out;
-  }
-  p.n = int(count);
-  p.parallel = swiglu;
-  p.slices = std::max(1, std::min(rows, n_sm_));  // the wide int8 kernel's grid: one block per SM
-  p.slice_cap = budget / size_t(p.slices);
-  return p;
-}
-
-std::array<L2Prefetch, 2> CudaOps::attention_prefetch(const std::vector<Op>& ops, size_t from) {
-  // Twice a matvec's budget over the next two launches (output projection, then the FFN), the first
-  // taking what it needs.
-  size_t next = from;
-  std::array<L2Prefetch, 2> p;
-  p[0] = matvec_prefetch(ops, from, 2 * l2_prefetch_bytes_, &next);
-  size_t first_bytes = 0;
-  for (int k = 0; k < p[0].n; ++k) first_bytes += p[0].row_bytes[k] * size_t(p[0].n_out[k]);
-  p[1] = matvec_prefetch(ops, next, 2 * l2_prefetch_bytes_ - std::min(2 * l2_prefetch_bytes_, first_bytes));
-  return p;
-}
-
-void CudaOps::emit_attention(const Op& op, bool graph_mode, const std::array<L2Prefetch, 2>& prefetch,
-                             const RopeKvArgs* token) {
+void CudaOps::emit_attention(const Op& op, bool graph_mode, const RopeKvArgs* token) {
   DeviceKv& dk = kv(*op.cache);
   AttentionArgs a;
   a.q = op.a;
@@ -374,8 +318,7 @@ void CudaOps::emit_attention(const Op& op, bool graph_mode, const std::array<L2P
   a.tables = tables_;
   a.splits_main = attention_splits(op, graph_mode, &a.splits_window);
   a.partial = partial_.as<float>();
-  a.prefetch[0] = prefetch[0];
-  a.prefetch[1] = prefetch[1];
+  a.evict_kv = evict_kv_ && op.n_rows == 1;
   if (window_only_kv(dk.cfg)) {
     // Every position the cache can hold stays in its f16 window ring, slot = position (ring_slots ==
     // n_ctx): attend it as the f16 cache the ring is, through the same path and splits as an f16 cache.

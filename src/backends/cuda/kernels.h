@@ -17,8 +17,6 @@ namespace kvant::cuda {
 
 // Weight types the matvec kernels read in their GGUF layout; others are dequantised to F32 at upload.
 bool matvec_supports(GgmlType type);
-// Types whose decode matvec is the int8 kernel (one wide block per SM, even row slices) when aligned.
-bool matvec_int8_reads(GgmlType type);
 
 struct DeviceMatrix {
   const uint8_t* data = nullptr;  // n_out rows of row_bytes
@@ -30,21 +28,9 @@ struct DeviceMatrix {
 enum class MatvecEpilogue { Store, AddInto, SwiGlu };
 class GemmScratch;  // gemm_f16.h
 
-// Weights a decode kernel asks the L2 to fetch for the matvec after it (cp.async.bulk.prefetch.L2,
-// sm_90), so DRAM keeps streaming while latency-bound phases (attention at short contexts, a kernel's
-// ramp and tail) run. The reading matvec has `slices` blocks, each reading an even slice of its output
-// rows from the first row on: of its n weights concatenated (Q/K/V), or of each weight in parallel
-// (gate/up of SwiGlu). The first slice_cap bytes of every slice are fetched.
-struct L2Prefetch {
-  int n = 0;
-  bool parallel = false;
-  const uint8_t* data[3] = {nullptr, nullptr, nullptr};
-  int n_out[3] = {0, 0, 0};
-  size_t row_bytes[3] = {0, 0, 0};
-  int slices = 1;
-  size_t slice_cap = 0;
-};
-
+// y_k[r][j] = W_k[j] · xin[r] for k < n_w weights of equal type and n_in (one launch), where
+// xin = rmsnorm(x[r]) * norm_w when norm_w is set, else x[r]. Epilogues: AddInto: y_0 += W_0·xin
+// (residual); SwiGlu (n_w = 2): y_0 = silu(W_0·xin) * (W_1·xin).  x: [n_rows][n_in], y_k: [n_rows][n_out_k]
 struct MatvecArgs {
   int n_w = 1;
   DeviceMatrix w[3];
@@ -55,7 +41,6 @@ struct MatvecArgs {
   float eps = 0.0f;
   MatvecEpilogue epilogue = MatvecEpilogue::Store;
   GemmScratch* scratch = nullptr;  // lets batches of kGemmF16MinRows+ rows take the f16 GEMM (gemm_f16.h)
-  L2Prefetch prefetch;  // int8 decode kernels: the next matvec's weights, issued before this one's first dot
   bool evict_first = false;  // int8 decode kernels: read the weights with an L2 evict-first hint
 };
 void launch_matvec(const MatvecArgs& a, cudaStream_t stream);
@@ -162,7 +147,7 @@ struct AttentionArgs {
   int splits_main = 1, splits_window = 0;  // sequence splits of the compressed part and the window
   float* partial = nullptr;  // [n_rows][n_head][splits][d + 2] (m, l, acc)
   FusedTokenWrite token;     // n_rows = 1 only
-  L2Prefetch prefetch[2];    // the weights of the two matvecs after this attention (output projection, FFN)
+  bool evict_kv = false;     // stage turbo K/V with an L2 evict-first hint (decode: each block reads its keys once)
 };
 // Floats of AttentionArgs::partial the launch needs.
 size_t attention_partial_floats(int n_rows, int n_head, int head_dim, int splits);

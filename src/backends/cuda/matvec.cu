@@ -371,14 +371,6 @@ bool matvec_supports(GgmlType type) {
   }
 }
 
-bool matvec_int8_reads(GgmlType type) {
-  switch (type) {
-    case GgmlType::Q8_0: case GgmlType::Q4_0: case GgmlType::Q4_1: case GgmlType::Q4_K: case GgmlType::Q5_K:
-    case GgmlType::Q6_K: return true;
-    default: return false;
-  }
-}
-
 void launch_matvec(const MatvecArgs& a, cudaStream_t stream) {
   // Large prefill batches: weights dequantised once, f16 GEMM (gemm_f16.cu; KVANT_CUDA_GEMM_F16=0 turns it
   // off); smaller batches: tensor-core tiles decoding the weights in place (matmul_tc.cu); decode: int8

@@ -249,18 +249,6 @@ __device__ __forceinline__ int dot8(const uint32_t (&w)[8], const int4 a, const 
 __device__ __forceinline__ void copy16_async(uint32_t smem_addr, const void* gmem) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_addr), "l"(gmem) : "memory");
 }
-// The same copy with an L2 evict-first hint (policy from l2_evict_first_policy): decode weights are read
-// once per token, so lines they bring in should leave the L2 before prefetched ones.
-__device__ __forceinline__ void copy16_async_evict_first(uint32_t smem_addr, const void* gmem, uint64_t policy) {
-  asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2;\n" ::"r"(smem_addr), "l"(gmem),
-               "l"(policy)
-               : "memory");
-}
-__device__ __forceinline__ uint64_t l2_evict_first_policy() {
-  uint64_t policy;
-  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
-  return policy;
-}
 __device__ __forceinline__ void copy_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 template <int N>
 __device__ __forceinline__ void copy_wait() {
@@ -434,10 +422,6 @@ __global__ void __launch_bounds__(kW * 32, kW == kWarps ? (NR == 1 ? 3 : 2) : 1)
     copy_commit();
   };
   for (int q = 0; q < kRing - 1; ++q) issue();
-  // The next matvec's weights, once this block's first tiles are on their way.
-  if (a.prefetch.n > 0 && warp == kW - 1) {
-    l2_prefetch_share(a.prefetch, blockIdx.y * gridDim.x + blockIdx.x, gridDim.x * gridDim.y, lane);
-  }
   pdl_prologue();
 
   const float* x = a.x + size_t(row0) * n_in;
