@@ -21,6 +21,7 @@ namespace {
 // One block per (row, query head). Warp 0 finds the maximum and the split weights; then every thread
 // sums one output element over the splits (independent loads), main and window parts apart.
 __global__ void attention_combine_kernel(AttentionArgs a) {
+  if (a.launch_dependents) pdl_launch_dependents();
   pdl_prologue();
   extern __shared__ float comb_sm[];
   const int d = a.kv.head_dim;
@@ -90,6 +91,7 @@ void launch_attention(const AttentionArgs& args, cudaStream_t stream) {
   const int n_parts = a.splits_main + a.splits_window;
   const dim3 grid(a.n_rows * a.kv.n_head_kv * n_gchunks, n_parts);
   const size_t smem = attention_smem(a.kv.type_k, a.kv.k_bytes, a.kv.type_v, a.kv.v_bytes, d, gm).bytes();
+  a.launch_dependents = a.launch_dependents && int(grid.x * grid.y) <= device_sm_count();
   switch (a.kv.type_k) {
     case KvType::F32: launch_attention_k<KvType::F32>(a, grid, smem, stream); break;
     case KvType::F16: launch_attention_k<KvType::F16>(a, grid, smem, stream); break;

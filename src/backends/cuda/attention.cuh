@@ -329,6 +329,7 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
 // GM = 4, NCH = 1 is held to 128 registers (4 blocks = 16 warps per SM), the others to 255.
 template <KvType KT, KvType VT, int LPK, int NCH, int GM>
 __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) attention_kernel(AttentionArgs a) {
+  if (a.launch_dependents) pdl_launch_dependents();
   pdl_prologue();
   extern __shared__ __align__(16) uint8_t smem[];
   const int d = a.kv.head_dim, d8 = d / 8, n_kv = a.kv.n_head_kv;
@@ -423,7 +424,7 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
       const size_t head_off = size_t(h) * a.kv.ring_slots * 2 * d;
       const AttnSeg ks{a.layer.k_win + head_off, 2 * size_t(d), a.kv.ring_slots};
       const AttnSeg vs{a.layer.v_win + head_off, 2 * size_t(d), a.kv.ring_slots};
-      const AttnStage none{nullptr, nullptr, 0, 0, 0};
+      const AttnStage none{nullptr, nullptr, 0, 0, 0, 0};
       attend_warp<KvType::F16, KvType::F16, false, false, LPK, NCH, GM>(ks, vs, begin, end, d8, none, ck, cv, q, w);
     } else {
       const AttnSeg ks{a.layer.k + size_t(h) * a.kv.n_ctx * a.kv.k_bytes, a.kv.k_bytes, 0};

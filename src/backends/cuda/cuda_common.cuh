@@ -40,8 +40,21 @@ __device__ __forceinline__ void pdl_prologue() {
 #endif
 }
 
+// Lets the next kernel of the stream launch before this one ends (once every block of this grid has
+// called it): its blocks run up to their pdl_prologue — a matvec issues its first weight tiles — on
+// the SMs this kernel leaves idle. For kernels of at most one block per SM (decode attention): all of
+// their blocks are running by then, so the early blocks take nothing from them.
+__device__ __forceinline__ void pdl_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 // False when the environment variable `name` is "0" (the backend's A/B switches), else true.
 bool env_switch_on(const char* name);
+
+// Multiprocessors of the current device (of the first call).
+int device_sm_count();
 
 // Whether launch_kernel asks for programmatic dependent launch: the device is compute capability 9.0 or
 // newer and KVANT_CUDA_PDL is not "0". Decided once per process.

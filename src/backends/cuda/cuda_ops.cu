@@ -23,6 +23,16 @@ bool env_switch_on(const char* name) {
   return env == nullptr || std::string(env) != "0";
 }
 
+int device_sm_count() {
+  static const int n = [] {
+    int dev = 0, sms = 1;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    return sms;
+  }();
+  return n;
+}
+
 bool pdl_enabled() {
   static const bool enabled = [] {
     if (!env_switch_on("KVANT_CUDA_PDL")) return false;
@@ -87,6 +97,7 @@ CudaOps::CudaOps() {
   pinned_logits_ = env_switch_on("KVANT_CUDA_PINNED_LOGITS");
   evict_weights_ = env_switch_on("KVANT_CUDA_EVICT_WEIGHTS");
   evict_kv_ = env_switch_on("KVANT_CUDA_EVICT_KV");
+  early_dependents_ = env_switch_on("KVANT_CUDA_EARLY_LAUNCH");
   // Tables: signs [kKvMaxHeadDim], then centroids and boundaries of 2..5 bits.
   std::vector<float> host(kKvMaxHeadDim, 0.0f);
   std::memcpy(host.data(), kv_rotation_signs(), sizeof(float) * kKvMaxHeadDim);

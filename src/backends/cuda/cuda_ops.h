@@ -113,6 +113,9 @@ class CudaOps final : public Ops {
   // Decode reads streamed once per token with an L2 evict-first hint: the weights of the int8 matvecs
   // (KVANT_CUDA_EVICT_WEIGHTS=0 turns it off) and the staged turbo K/V (KVANT_CUDA_EVICT_KV=0).
   bool evict_weights_ = true, evict_kv_ = true;
+  // Decode attention lets the next kernel launch at its start (AttentionArgs::launch_dependents);
+  // KVANT_CUDA_EARLY_LAUNCH=0 turns it off (A/B).
+  bool early_dependents_ = true;
   std::vector<DeviceBuffer> activations_;
   GemmScratch gemm_scratch_;  // the large-batch prefill GEMM's f16 operands
   std::unordered_map<const void*, DeviceWeight> weights_;

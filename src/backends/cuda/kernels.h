@@ -148,6 +148,9 @@ struct AttentionArgs {
   float* partial = nullptr;  // [n_rows][n_head][splits][d + 2] (m, l, acc)
   FusedTokenWrite token;     // n_rows = 1 only
   bool evict_kv = false;     // stage turbo K/V with an L2 evict-first hint (decode: each block reads its keys once)
+  // Let the next kernel (the output projection) launch at once and load its weights on the idle SMs
+  // while this runs; launch_attention keeps it only for grids of at most one block per SM.
+  bool launch_dependents = false;
 };
 // Floats of AttentionArgs::partial the launch needs.
 size_t attention_partial_floats(int n_rows, int n_head, int head_dim, int splits);

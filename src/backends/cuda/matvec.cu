@@ -252,16 +252,6 @@ size_t q8_smem_limit() {
   return limit;
 }
 
-int sm_count() {
-  static const int n = [] {
-    int dev = 0, sms = 1;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-    return sms;
-  }();
-  return n;
-}
-
 // KVANT_CUDA_MATVEC_SPLIT=1 / 0 deals every int8 matvec's rows to warps tile by tile / row by row (tests,
 // A/B); unset: q8::split_tiles decides. Returns 1, 0, or -1 (unset).
 int q8_split_mode() {
@@ -286,7 +276,7 @@ void launch_q8_rows(const MatvecArgs& a, int total, cudaStream_t stream) {
   KVANT_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kW * 32, smem));
   const int grid_y = ceil_div(a.n_rows, NR);
   // Persistent blocks: each quantises x once and its warps share an even slice of the output rows.
-  const int resident = std::max(1, sm_count() * std::max(per_sm, 1) / grid_y);
+  const int resident = std::max(1, device_sm_count() * std::max(per_sm, 1) / grid_y);
   const dim3 grid(std::min(total, resident), grid_y);
   const int parts = q8_row_parts<T>(a);
   const bool split = q8_split_mode() < 0 ? q8::split_tiles(total, int(grid.x), parts, kW, NR) : q8_split_mode() == 1;
