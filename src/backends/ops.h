@@ -71,6 +71,9 @@ class Ops {
   virtual float* host_logit_buffer(size_t /*n*/) { return nullptr; }
   // Kernel launches (graph nodes) one decode token costs on this backend; 0 when not applicable.
   virtual int kernels_per_token() const { return 0; }
+  // Whether the KV cache lives in this backend's own memory: the session's KvCache then holds only the
+  // layout and cell bookkeeping, no host copy of the vectors (KvCache::create with host_storage off).
+  virtual bool keeps_kv_on_device() const { return false; }
 
   // out[t][:] = dequantised row tokens[t] of table.                        out: [n][table.n_in]
   virtual void embed(const WeightView& table, const int32_t* tokens, int n, float* out) = 0;

@@ -46,6 +46,7 @@ class ProfilingOps final : public Ops {
   }
   void end_forward() override { inner_->end_forward(); }
   int kernels_per_token() const override { return inner_->kernels_per_token(); }
+  bool keeps_kv_on_device() const override { return inner_->keeps_kv_on_device(); }
   float* host_logit_buffer(size_t n) override { return inner_->host_logit_buffer(n); }
 
   void embed(const WeightView& table, const int32_t* tokens, int n, float* out) override {

@@ -5,7 +5,7 @@
 
 namespace kvant {
 
-Expected<KvCache> KvCache::create(const KvCacheConfig& config) {
+Expected<KvCache> KvCache::create(const KvCacheConfig& config, bool host_storage) {
   KvCache cache;
   KVANT_ASSIGN_OR_RETURN(cache.k_codec_, make_kv_codec(config.type_k, int(config.head_dim), config.rotate_k, "K"));
   KVANT_ASSIGN_OR_RETURN(cache.v_codec_, make_kv_codec(config.type_v, int(config.head_dim), config.rotate_v, "V"));
@@ -13,9 +13,10 @@ Expected<KvCache> KvCache::create(const KvCacheConfig& config) {
   cache.k_vector_bytes_ = cache.k_codec_.bytes_per_vector();
   cache.v_vector_bytes_ = cache.v_codec_.bytes_per_vector();
   const size_t per_layer_vectors = size_t(config.n_head_kv) * config.n_ctx;
+  cache.host_storage_ = host_storage;
   cache.k_.resize(config.n_layer);
   cache.v_.resize(config.n_layer);
-  for (uint32_t l = 0; l < config.n_layer; ++l) {
+  for (uint32_t l = 0; host_storage && l < config.n_layer; ++l) {
     cache.k_[l].assign(per_layer_vectors * cache.k_vector_bytes_, 0);
     cache.v_[l].assign(per_layer_vectors * cache.v_vector_bytes_, 0);
   }
@@ -26,7 +27,7 @@ Expected<KvCache> KvCache::create(const KvCacheConfig& config) {
     cache.window_vector_bytes_ = cache.window_codec_.bytes_per_vector();
     cache.k_win_.resize(config.n_layer);
     cache.v_win_.resize(config.n_layer);
-    for (uint32_t l = 0; l < config.n_layer; ++l) {
+    for (uint32_t l = 0; host_storage && l < config.n_layer; ++l) {
       cache.k_win_[l].assign(size_t(config.n_head_kv) * cache.ring_slots_ * cache.window_vector_bytes_, 0);
       cache.v_win_[l].assign(size_t(config.n_head_kv) * cache.ring_slots_ * cache.window_vector_bytes_, 0);
     }

@@ -4,6 +4,7 @@
 // so that attention over one KV head reads one contiguous run of encoded vectors.
 #pragma once
 
+#include <cassert>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -37,8 +38,11 @@ std::string kv_cache_description(const KvCacheConfig& config);
 
 class KvCache {
  public:
-  // Validates head_dim against both types; errors name the role (K/V), type and head_dim.
-  static Expected<KvCache> create(const KvCacheConfig& config);
+  // Validates head_dim against both types; errors name the role (K/V), type and head_dim. Without
+  // host_storage the cache is layout and cell bookkeeping only (a backend that keeps the vectors in its
+  // own memory, Ops::keeps_kv_on_device): the vector accessors below must not be called.
+  static Expected<KvCache> create(const KvCacheConfig& config, bool host_storage = true);
+  bool has_host_storage() const { return host_storage_; }
 
   const KvCacheConfig& config() const { return config_; }
   KvCells& cells() { return cells_; }
@@ -50,15 +54,19 @@ class KvCache {
   size_t v_vector_bytes() const { return v_vector_bytes_; }
   // Encoded vector of (layer, kv head, cell).
   uint8_t* k_vector(uint32_t layer, uint32_t head, uint32_t cell) {
+    assert(host_storage_);
     return k_[layer].data() + (size_t(head) * config_.n_ctx + cell) * k_vector_bytes_;
   }
   uint8_t* v_vector(uint32_t layer, uint32_t head, uint32_t cell) {
+    assert(host_storage_);
     return v_[layer].data() + (size_t(head) * config_.n_ctx + cell) * v_vector_bytes_;
   }
   const uint8_t* k_vector(uint32_t layer, uint32_t head, uint32_t cell) const {
+    assert(host_storage_);
     return k_[layer].data() + (size_t(head) * config_.n_ctx + cell) * k_vector_bytes_;
   }
   const uint8_t* v_vector(uint32_t layer, uint32_t head, uint32_t cell) const {
+    assert(host_storage_);
     return v_[layer].data() + (size_t(head) * config_.n_ctx + cell) * v_vector_bytes_;
   }
 
@@ -69,15 +77,19 @@ class KvCache {
   uint32_t window_ring_slots() const { return ring_slots_; }
   const KvCodec& window_codec() const { return window_codec_; }
   uint8_t* k_window(uint32_t layer, uint32_t head, uint32_t slot) {
+    assert(host_storage_);
     return k_win_[layer].data() + (size_t(head) * ring_slots_ + slot) * window_vector_bytes_;
   }
   uint8_t* v_window(uint32_t layer, uint32_t head, uint32_t slot) {
+    assert(host_storage_);
     return v_win_[layer].data() + (size_t(head) * ring_slots_ + slot) * window_vector_bytes_;
   }
   const uint8_t* k_window(uint32_t layer, uint32_t head, uint32_t slot) const {
+    assert(host_storage_);
     return k_win_[layer].data() + (size_t(head) * ring_slots_ + slot) * window_vector_bytes_;
   }
   const uint8_t* v_window(uint32_t layer, uint32_t head, uint32_t slot) const {
+    assert(host_storage_);
     return v_win_[layer].data() + (size_t(head) * ring_slots_ + slot) * window_vector_bytes_;
   }
   size_t window_vector_bytes() const { return window_vector_bytes_; }
@@ -97,6 +109,7 @@ class KvCache {
   size_t k_vector_bytes_ = 0, v_vector_bytes_ = 0;
   std::vector<std::vector<uint8_t>> k_, v_;  // [n_layer] each [n_head_kv * n_ctx * bytes]
   KvCells cells_;
+  bool host_storage_ = true;
 };
 
 }  // namespace kvant

@@ -87,7 +87,9 @@ Expected<KvFootprint> kv_footprint(const Model& model, const SessionParams& para
 
 Expected<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> model, const SessionParams& params) {
   KVANT_ASSIGN_OR_RETURN(KvCacheConfig config, make_kv_config(*model, params));
-  auto cache = KvCache::create(config);
+  // The layout alone first (sizes for the backend choice); host vectors only for a backend that reads
+  // them (a device backend keeps its own: a 128K context would otherwise hold gigabytes of host memory).
+  auto cache = KvCache::create(config, /*host_storage=*/false);
   if (!cache) return cache.status().with_context(model->info().path);
   SessionParams p = params;
   p.n_ctx = config.n_ctx;
@@ -96,6 +98,10 @@ Expected<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> 
   auto ops = make_backend(p.backend, p.n_threads, device_bytes);
   if (!ops) return ops.status().with_context(model->info().path);
   std::unique_ptr<Ops> backend = std::move(ops).value();
+  if (!backend->keeps_kv_on_device()) {
+    cache = KvCache::create(config, /*host_storage=*/true);
+    if (!cache) return cache.status().with_context(model->info().path);
+  }
   if (const char* profile = std::getenv("KVANT_PROFILE"); profile != nullptr && profile[0] != '\0') {
     if (std::string(backend->name()) == "cpu") {
       backend = make_profiling_ops(std::move(backend));
@@ -193,7 +199,7 @@ Status Session::truncate(uint32_t n_tokens) {
 
 // The KV file holds the host KvCache; a backend that keeps the cache on a device would need to copy it.
 static Status check_host_kv(const Ops& ops, const std::string& path) {
-  if (std::string(ops.name()) == "cpu") return Status::ok();
+  if (!ops.keeps_kv_on_device()) return Status::ok();
   return Status::error(path + ": saving/loading the KV cache is only supported with the cpu backend (this session uses " +
                        ops.name() + ")");
 }

@@ -2,7 +2,7 @@
 // weight format (exact f64 reference over the dequantised weights), the fused norm/SwiGLU/residual
 // epilogues, RoPE, embed, KV encode (bytes against the CPU codecs) and attention for every K/V pair,
 // with and without the f16 window, single and multi-row, one split or many (5000 keys, eager and as a
-// replayed graph), decode's RoPE + KV write fused into attention, the L2 prefetch's request ranges, plus timings of matvecs and of a
+// replayed graph), decode's RoPE + KV write fused into attention, plus timings of matvecs and of a
 // 32K-key decode attention. Outputs are NaN-poisoned.
 #include <algorithm>
 #include <cstdlib>
@@ -517,136 +517,6 @@ void bench_matvec(cuda::CudaOps& ops) {
   }
 }
 
-// Records the requests l2_prefetch_share issues (pointer, bytes) instead of prefetching.
-__global__ void record_prefetch_kernel(cuda::L2Prefetch pf, unsigned long long* log, unsigned* count, unsigned cap) {
-  cuda::l2_prefetch_share(pf, int(blockIdx.x), int(gridDim.x), int(threadIdx.x), [&](const void* p, uint32_t bytes) {
-    const unsigned i = atomicAdd(count, 1u);
-    if (i < cap) log[2 * i] = reinterpret_cast<uintptr_t>(p), log[2 * i + 1] = bytes;
-  });
-}
-
-// The L2 prefetch of the next matvec's weights: every request 16-byte aligned, ≤ kL2Request, inside its
-// weight, no byte twice, and together exactly the first slice_cap bytes of each reading block's row slice
-// (concatenated weights: the slice's budget spent in row order; gate/up: split evenly), whatever the
-// number of issuing blocks. The pointers are never dereferenced.
-void test_l2_prefetch() {
-  struct Case {
-    bool parallel;
-    std::vector<int> n_out;
-    std::vector<size_t> row_bytes;
-    int slices;
-    size_t slice_cap;
-    int blocks;
-  };
-  const std::vector<Case> cases = {
-      {false, {2048, 512, 512}, {2176, 2176, 2176}, 132, 50000, 132},   // Q/K/V, Q8_0 rows, partial slices
-      {false, {2048, 512, 512}, {2176, 2176, 2176}, 132, 1 << 20, 8},   // whole slices, 8 issuing blocks
-      {false, {4096}, {2304}, 132, 36864, 32},                          // wo, Q4_K
-      {true, {8192, 8192}, {2176, 2176}, 132, 100000, 8},               // gate/up
-      {true, {14336, 14336}, {2304, 2304}, 132, 1 << 22, 132},          // 8B gate/up, whole slices
-      {false, {100}, {144}, 100, 32, 3},                                // a row per slice, 32 bytes each
-  };
-  unsigned long long* d_log = nullptr;
-  unsigned* d_count = nullptr;
-  const unsigned cap = 1u << 18;
-  KVANT_CUDA_CHECK(cudaMalloc(&d_log, size_t(cap) * 2 * sizeof(unsigned long long)));
-  KVANT_CUDA_CHECK(cudaMalloc(&d_count, sizeof(unsigned)));
-  for (size_t ci = 0; ci < cases.size(); ++ci) {
-    const Case& c = cases[ci];
-    cuda::L2Prefetch pf;
-    pf.n = int(c.n_out.size());
-    pf.parallel = c.parallel;
-    pf.slices = c.slices;
-    pf.slice_cap = c.slice_cap;
-    uintptr_t base = uintptr_t(1) << 40;
-    for (int k = 0; k < pf.n; ++k) {
-      pf.data[k] = reinterpret_cast<const uint8_t*>(base);
-      pf.n_out[k] = c.n_out[size_t(k)];
-      pf.row_bytes[k] = c.row_bytes[size_t(k)];
-      base += (size_t(pf.n_out[k]) * pf.row_bytes[k] + 4096) / 4096 * 4096 + 4096;  // gaps between weights
-    }
-    // Expected covered bytes: per weight, a set of [begin, end) byte intervals.
-    std::vector<std::vector<std::pair<size_t, size_t>>> expect(size_t(pf.n));
-    int64_t total = 0;
-    for (int k = 0; k < pf.n; ++k) total += pf.n_out[k];
-    for (int s = 0; s < pf.slices; ++s) {
-      size_t budget = pf.slice_cap;
-      int64_t first = 0;
-      for (int k = 0; k < pf.n; ++k) {
-        int64_t r0, r1;
-        size_t want;
-        if (pf.parallel) {
-          r0 = int64_t(s) * pf.n_out[k] / pf.slices, r1 = int64_t(s + 1) * pf.n_out[k] / pf.slices;
-          want = pf.slice_cap / size_t(pf.n);
-        } else {
-          const int64_t g0 = int64_t(s) * total / pf.slices, g1 = int64_t(s + 1) * total / pf.slices;
-          r0 = std::clamp<int64_t>(g0 - first, 0, pf.n_out[k]);
-          r1 = std::clamp<int64_t>(g1 - first, 0, pf.n_out[k]);
-          first += pf.n_out[k];
-          want = budget;
-        }
-        const size_t len = std::min(size_t(r1 - r0) * pf.row_bytes[k], want) / 16 * 16;
-        if (!pf.parallel) budget -= len;
-        if (len > 0) expect[size_t(k)].push_back({size_t(r0) * pf.row_bytes[k], size_t(r0) * pf.row_bytes[k] + len});
-      }
-    }
-    KVANT_CUDA_CHECK(cudaMemset(d_count, 0, sizeof(unsigned)));
-    record_prefetch_kernel<<<c.blocks, 32>>>(pf, d_log, d_count, cap);
-    KVANT_CUDA_LAUNCHED();
-    unsigned n = 0;
-    KVANT_CUDA_CHECK(cudaMemcpy(&n, d_count, sizeof(unsigned), cudaMemcpyDeviceToHost));
-    CHECK(n <= cap, "case %zu: %u requests overflow the log", ci, n);
-    std::vector<unsigned long long> log(size_t(std::min(n, cap)) * 2);
-    KVANT_CUDA_CHECK(cudaMemcpy(log.data(), d_log, log.size() * sizeof(unsigned long long), cudaMemcpyDeviceToHost));
-    std::vector<std::vector<std::pair<size_t, size_t>>> got(size_t(pf.n));
-    bool shaped = true;
-    for (size_t i = 0; i < log.size(); i += 2) {
-      const uintptr_t p = uintptr_t(log[i]);
-      const size_t bytes = size_t(log[i + 1]);
-      shaped &= p % 16 == 0 && bytes % 16 == 0 && bytes > 0 && bytes <= cuda::kL2Request;
-      int k = 0;
-      while (k < pf.n && !(p >= uintptr_t(pf.data[k]) &&
-                           p + bytes <= uintptr_t(pf.data[k]) + size_t(pf.n_out[k]) * pf.row_bytes[k])) {
-        ++k;
-      }
-      if (k == pf.n) {
-        shaped = false;
-        continue;
-      }
-      got[size_t(k)].push_back({p - uintptr_t(pf.data[k]), p - uintptr_t(pf.data[k]) + bytes});
-    }
-    bool covered = shaped;
-    for (int k = 0; k < pf.n && covered; ++k) {
-      auto& g = got[size_t(k)];
-      std::sort(g.begin(), g.end());
-      std::vector<std::pair<size_t, size_t>> merged;  // adjacent requests joined; overlaps fail
-      for (const auto& iv : g) {
-        if (!merged.empty() && iv.first < merged.back().second) covered = false;
-        if (!merged.empty() && iv.first == merged.back().second) {
-          merged.back().second = iv.second;
-        } else {
-          merged.push_back(iv);
-        }
-      }
-      auto e = expect[size_t(k)];
-      std::vector<std::pair<size_t, size_t>> e_merged;
-      for (const auto& iv : e) {
-        if (!e_merged.empty() && iv.first == e_merged.back().second) {
-          e_merged.back().second = iv.second;
-        } else {
-          e_merged.push_back(iv);
-        }
-      }
-      covered &= merged == e_merged;
-    }
-    std::printf("l2 prefetch case %zu: %u requests, %s\n", ci, n, covered ? "ok" : "WRONG");
-    CHECK(shaped, "case %zu: a request is misaligned, too large or outside its weight", ci);
-    CHECK(covered, "case %zu: requests overlap or differ from the first slice_cap bytes of each slice", ci);
-  }
-  cudaFree(d_log);
-  cudaFree(d_count);
-}
-
 }  // namespace
 
 int main() {
@@ -665,7 +535,6 @@ int main() {
   part("kv", [&] { test_kv(ops, cpu); });
   part("attention_long", [&] { test_attention_long(ops, cpu); });
   part("fused_token_write", [&] { test_fused_token_write(ops, cpu); });
-  part("l2_prefetch", [&] { test_l2_prefetch(); });
   part("bench_matvec", [&] { bench_matvec(ops); });
   part("bench_attention", [&] { bench_attention(ops); });
   return test::finish("test_cuda_ops");

@@ -311,7 +311,8 @@ CudaOps::DeviceKv& CudaOps::kv(KvCache& cache) {
   const size_t per_layer = align(k_layer) + align(v_layer) + 2 * align(w_layer);
   dk.storage = DeviceBuffer(per_layer * c.n_layer);
   KVANT_CUDA_CHECK(cudaMemsetAsync(dk.storage.get(), 0, dk.storage.bytes(), stream_));
-  const bool has_content = cache.cells().used() > 0;  // e.g. loaded from a file before the first eval
+  // Host vectors to upload (a test's cache filled on the CPU); a session's cache has none.
+  const bool has_content = cache.has_host_storage() && cache.cells().used() > 0;
   if (has_content) KVANT_CUDA_CHECK(cudaStreamSynchronize(stream_));
   for (uint32_t l = 0; l < c.n_layer; ++l) {
     uint8_t* p = dk.storage.as<uint8_t>() + per_layer * l;

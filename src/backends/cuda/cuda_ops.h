@@ -31,6 +31,7 @@ class CudaOps final : public Ops {
   float* begin_forward(const ForwardBatch& batch) override;
   void end_forward() override;
   int kernels_per_token() const override { return graph_nodes_; }
+  bool keeps_kv_on_device() const override { return true; }
   float* host_logit_buffer(size_t n) override;
 
   void embed(const WeightView& table, const int32_t* tokens, int n, float* out) override;
