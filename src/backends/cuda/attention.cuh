@@ -94,27 +94,9 @@ __device__ __forceinline__ uint64_t load_bits_staged(const uint8_t* p) {
 }
 
 // x[0..8) = elements 8*j8 .. 8*j8+7 of the vector at vec; turbo: the raw centroids (times
-// vec_scale<T>(vec) for the value). kStaged: vec lies in a staging buffer. policy: an L2 cache policy
-// for an f16 vector read from global memory (evict-first), 0: none.
+// vec_scale<T>(vec) for the value). kStaged: vec lies in a staging buffer.
 template <KvType T, bool kStaged>
-__device__ __forceinline__ void decode_chunk(const uint8_t* vec, int j8, const float* centroids, float (&x)[8],
-                                             uint64_t policy) {
-  if constexpr (T == KvType::F16 && !kStaged) {
-    if (policy != 0) {
-      uint4 raw;
-      asm volatile("ld.global.L1::no_allocate.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
-                   : "=r"(raw.x), "=r"(raw.y), "=r"(raw.z), "=r"(raw.w)
-                   : "l"(vec + 16 * j8), "l"(policy));
-      const __half2* h = reinterpret_cast<const __half2*>(&raw);
-#pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        const float2 f = __half22float2(h[k]);
-        x[2 * k] = f.x;
-        x[2 * k + 1] = f.y;
-      }
-      return;
-    }
-  }
+__device__ __forceinline__ void decode_chunk(const uint8_t* vec, int j8, const float* centroids, float (&x)[8]) {
   if constexpr (kv_is_turbo(T)) {
     constexpr int B = KvBits<T>::value;
     const uint8_t* g = vec + 2 + j8 * B;
@@ -206,7 +188,7 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
         if (kk < n_t && c < d8) {
           const uint8_t* vec = kvec(kk);
           float x[8];
-          decode_chunk<KD, kSK>(vec, c, ck, x, st.policy);
+          decode_chunk<KD, kSK>(vec, c, ck, x);
           const float sc = vec_scale<KD>(vec);
 #pragma unroll
           for (int g = 0; g < GM; ++g) {
@@ -262,7 +244,7 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
             const int j8 = c + LPK * i;
             if (j8 < d8) {
               float x[8];
-              decode_chunk<KD, kSK>(vec, j8, ck, x, st.policy);
+              decode_chunk<KD, kSK>(vec, j8, ck, x);
 #pragma unroll
               for (int g = 0; g < GM; ++g)
 #pragma unroll
@@ -316,7 +298,7 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
           const int j8 = c + LPK * i;
           if (j8 < d8) {
             float x[8];
-            decode_chunk<VD, kSV>(vec, j8, cv, x, st.policy);
+            decode_chunk<VD, kSV>(vec, j8, cv, x);
 #pragma unroll
             for (int g = 0; g < GM; ++g) {
               const float wg = wt[g] * sc;

@@ -112,8 +112,7 @@ class CudaOps final : public Ops {
   bool graphs_enabled_ = true;
   bool fuse_token_write_ = true;
   // Decode reads streamed once per token with an L2 evict-first hint: the weights of the int8 matvecs
-  // (KVANT_CUDA_EVICT_WEIGHTS=0 turns it off) and the compressed-segment K/V attention reads (turbo
-  // staging copies, f16 loads; KVANT_CUDA_EVICT_KV=0).
+  // (KVANT_CUDA_EVICT_WEIGHTS=0 turns it off) and the staged turbo K/V (KVANT_CUDA_EVICT_KV=0).
   bool evict_weights_ = true, evict_kv_ = true;
   // Decode attention lets the next kernel launch at its start (AttentionArgs::launch_dependents);
   // KVANT_CUDA_EARLY_LAUNCH=0 turns it off (A/B).

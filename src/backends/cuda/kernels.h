@@ -147,8 +147,7 @@ struct AttentionArgs {
   int splits_main = 1, splits_window = 0;  // sequence splits of the compressed part and the window
   float* partial = nullptr;  // [n_rows][n_head][splits][d + 2] (m, l, acc)
   FusedTokenWrite token;     // n_rows = 1 only
-  bool evict_kv = false;     // read cached K/V (turbo staging, f16 loads) with an L2 evict-first hint (decode:
-                             // each block reads its keys once)
+  bool evict_kv = false;     // stage turbo K/V with an L2 evict-first hint (decode: each block reads its keys once)
   // Let the next kernel (the output projection) launch at once and load its weights on the idle SMs
   // while this runs; launch_attention keeps it only for grids of at most one block per SM.
   bool launch_dependents = false;
