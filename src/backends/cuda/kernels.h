@@ -149,7 +149,8 @@ struct AttentionArgs {
   FusedTokenWrite token;     // n_rows = 1 only
   bool evict_kv = false;     // stage turbo K/V with an L2 evict-first hint (decode: each block reads its keys once)
   // Let the next kernel (the output projection) launch at once and load its weights on the idle SMs
-  // while this runs; launch_attention keeps it only for grids of at most one block per SM.
+  // while this runs; launch_attention keeps it only when the attention grid has at most one block per
+  // SM, and the combine kernel (decode: one block per query head) then does the same.
   bool launch_dependents = false;
 };
 // Floats of AttentionArgs::partial the launch needs.
