@@ -163,10 +163,6 @@ size_t CudaOps::emit_matmuls(const std::vector<Op>& ops, size_t first, const Op*
   a.w[0] = weight(m0.w);
   a.y[0] = m0.out;
   a.evict_first = a.n_rows == 1 && evict_weights_;
-  auto launch = [&](size_t consumed) {  // a over the next `consumed` ops
-    launch_matvec(a, stream_);
-    return consumed;
-  };
   const Op* m1 = first + 1 < ops.size() ? &ops[first + 1] : nullptr;
   const bool same_input = m1 && m1->kind == OpKind::Matmul && m1->a == m0.a && m1->n_rows == m0.n_rows;
   // gate, up + swiglu
@@ -181,7 +177,8 @@ size_t CudaOps::emit_matmuls(const std::vector<Op>& ops, size_t first, const Op*
       a.w[1] = w1;
       a.y[0] = sw.out;
       a.epilogue = MatvecEpilogue::SwiGlu;
-      return launch(3);
+      launch_matvec(a, stream_);
+      return 3;
     }
   }
   // matmul + residual add
@@ -191,7 +188,8 @@ size_t CudaOps::emit_matmuls(const std::vector<Op>& ops, size_t first, const Op*
         add.out != a.x && add.out != m0.a && !read_later(ops, first + 2, m0.out, matmul_out_bytes(m0))) {
       a.y[0] = add.out;
       a.epilogue = MatvecEpilogue::AddInto;
-      return launch(2);
+      launch_matvec(a, stream_);
+      return 2;
     }
   }
   // up to 3 weights of one type on the same input (Q/K/V)
@@ -206,7 +204,8 @@ size_t CudaOps::emit_matmuls(const std::vector<Op>& ops, size_t first, const Op*
     ++count;
   }
   a.n_w = int(count);
-  return launch(count);
+  launch_matvec(a, stream_);
+  return count;
 }
 
 RopeKvArgs CudaOps::rope_kv_args(const Op* rope_q, const Op* rope_k, const Op* kvw) {
