@@ -68,7 +68,8 @@ std::string model_label(const std::string& path) {
   return name;
 }
 
-// The JSON / CSV columns, in order; `quoted` values are strings.
+// The JSON / CSV columns, in order; `quoted` values are strings. Numbers keep 7 significant digits (a
+// fixed count of decimals rounded a tiny model's 0.0126 GB/s to 3 digits).
 struct Field {
   std::string key, value;
   bool quoted = false;
@@ -82,12 +83,12 @@ std::vector<Field> fields(const BenchResult& r, const std::string& model) {
       {"ctk", r.config.cache_type_k, true},
       {"ctv", r.config.cache_type_v, true},
       {"threads", std::to_string(r.config.n_threads)},
-      {"tps_mean", fmt("%.4f", r.tps_mean)},
-      {"tps_sd", fmt("%.4f", r.tps_sd)},
-      {"ms_per_token", fmt("%.6f", r.ms_per_token)},
-      {"ms_sd", fmt("%.6f", r.ms_sd)},
-      {"gbps", fmt("%.4f", r.gbps)},
-      {"roofline_frac", has_roofline ? fmt("%.6f", r.roofline_frac) : "null"},
+      {"tps_mean", fmt("%.7g", r.tps_mean)},
+      {"tps_sd", fmt("%.7g", r.tps_sd)},
+      {"ms_per_token", fmt("%.7g", r.ms_per_token)},
+      {"ms_sd", fmt("%.7g", r.ms_sd)},
+      {"gbps", fmt("%.7g", r.gbps)},
+      {"roofline_frac", has_roofline ? fmt("%.7g", r.roofline_frac) : "null"},
       {"model_bytes", std::to_string(r.model_bytes)},
       {"weight_bytes_read", std::to_string(r.weight_bytes_read)},
       {"kv_bytes_per_token", std::to_string(r.kv_bytes_per_token)},
@@ -97,7 +98,7 @@ std::vector<Field> fields(const BenchResult& r, const std::string& model) {
       {"n_gen", std::to_string(r.n_gen)},
       {"reps", std::to_string(r.reps)},
       {"kernels_per_token", std::to_string(r.kernels_per_token)},
-      {"bandwidth_gbps", fmt("%.4f", r.ceiling_gbps)},
+      {"bandwidth_gbps", fmt("%.7g", r.ceiling_gbps)},
       {"model", model, true},
   };
 }
