@@ -98,6 +98,7 @@ CudaOps::CudaOps() {
   evict_weights_ = env_switch_on("KVANT_CUDA_EVICT_WEIGHTS");
   evict_kv_ = env_switch_on("KVANT_CUDA_EVICT_KV");
   early_dependents_ = env_switch_on("KVANT_CUDA_EARLY_LAUNCH");
+  early_matvec_ = env_switch_on("KVANT_CUDA_EARLY_MATVEC");
   // Tables: signs [kKvMaxHeadDim], then centroids and boundaries of 2..5 bits.
   std::vector<float> host(kKvMaxHeadDim, 0.0f);
   std::memcpy(host.data(), kv_rotation_signs(), sizeof(float) * kKvMaxHeadDim);

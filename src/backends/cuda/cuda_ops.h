@@ -117,6 +117,9 @@ class CudaOps final : public Ops {
   // Decode attention lets the next kernel launch at its start (AttentionArgs::launch_dependents);
   // KVANT_CUDA_EARLY_LAUNCH=0 turns it off (A/B).
   bool early_dependents_ = true;
+  // Decode matvecs let the next kernel launch once their weight tiles are all issued
+  // (MatvecArgs::launch_dependents); KVANT_CUDA_EARLY_MATVEC=0 turns it off (A/B).
+  bool early_matvec_ = true;
   std::vector<DeviceBuffer> activations_;
   GemmScratch gemm_scratch_;  // the large-batch prefill GEMM's f16 operands
   std::unordered_map<const void*, DeviceWeight> weights_;

@@ -163,6 +163,7 @@ size_t CudaOps::emit_matmuls(const std::vector<Op>& ops, size_t first, const Op*
   a.w[0] = weight(m0.w);
   a.y[0] = m0.out;
   a.evict_first = a.n_rows == 1 && evict_weights_;
+  a.launch_dependents = a.n_rows == 1 && early_matvec_;
   const Op* m1 = first + 1 < ops.size() ? &ops[first + 1] : nullptr;
   const bool same_input = m1 && m1->kind == OpKind::Matmul && m1->a == m0.a && m1->n_rows == m0.n_rows;
   // gate, up + swiglu

@@ -42,6 +42,9 @@ struct MatvecArgs {
   MatvecEpilogue epilogue = MatvecEpilogue::Store;
   GemmScratch* scratch = nullptr;  // lets batches of kGemmF16MinRows+ rows take the f16 GEMM (gemm_f16.h)
   bool evict_first = false;  // int8 decode kernels: read the weights with an L2 evict-first hint
+  // int8 decode kernels: each block lets the next kernel launch once its warp 0 has issued its last weight
+  // tile (pdl_launch_dependents), so the next kernel's blocks take SMs as this one's blocks leave them.
+  bool launch_dependents = false;
 };
 void launch_matvec(const MatvecArgs& a, cudaStream_t stream);
 

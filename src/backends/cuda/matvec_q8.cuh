@@ -418,6 +418,7 @@ __global__ void __launch_bounds__(kW * 32, kW == kWarps ? (NR == 1 ? 3 : 2) : 1)
         }
       }
       ++issue_s;
+      if (a.launch_dependents && warp == 0 && issue_s == n_steps) pdl_launch_dependents();
     }
     copy_commit();
   };
