@@ -370,15 +370,45 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
   const float scale = 1.0f / sqrtf(float(d));
   const int pos = n_keys - 1;
   // Each warp readies its own query heads g = warp, warp + 4, ...: load, RoPE (fused token write), scale,
-  // rotate (compressed K of a rotating codec) — warp-synchronous, one block barrier below.
-  for (int g = warp; g < GM; g += kAttnWarps) {
-    float* qg = q_sh + g * d;
-    if (g >= G) {
-      for (int i = lane; i < d; i += 32) qg[i] = 0.0f;
-      continue;
+  // rotate (compressed K of a rotating codec) — warp-synchronous, one block barrier below. The loads come
+  // first, all in flight together: the query heads and, in a block that stores the token (below), its K
+  // (warp 0) or V (warp 1) head.
+  const bool writes_token = a.token.on && begin < end && end == n_keys && warp < 2;
+  float* const token_x = reinterpret_cast<float*>(region) + size_t(warp) * 3 * d;
+  {
+    constexpr int kPer = LPK * NCH / 4 > 0 ? LPK * NCH / 4 : 1;  // d ≤ 8·LPK·NCH = 32·kPer
+    constexpr int kHeads = (GM + kAttnWarps - 1) / kAttnWarps;
+    float qv[kHeads][kPer], tv[kPer];
+#pragma unroll
+    for (int k = 0; k < kHeads; ++k) {
+      const int g = warp + kAttnWarps * k;
+#pragma unroll
+      for (int j = 0; j < kPer; ++j) {
+        const int i = lane + 32 * j;
+        qv[k][j] = g < G && i < d ? a.q[(head0 + g) * d + i] : 0.0f;
+      }
     }
-    for (int i = lane; i < d; i += 32) qg[i] = a.q[(head0 + g) * d + i];
+    if (writes_token) {
+      const float* src = (warp == 0 ? a.token.k : a.token.v) + size_t(h) * d;
+#pragma unroll
+      for (int j = 0; j < kPer; ++j) tv[j] = lane + 32 * j < d ? src[lane + 32 * j] : 0.0f;
+    }
+#pragma unroll
+    for (int k = 0; k < kHeads; ++k) {
+      const int g = warp + kAttnWarps * k;
+#pragma unroll
+      for (int j = 0; j < kPer; ++j)
+        if (g < GM && lane + 32 * j < d) q_sh[g * d + lane + 32 * j] = qv[k][j];
+    }
+    if (writes_token) {
+#pragma unroll
+      for (int j = 0; j < kPer; ++j)
+        if (lane + 32 * j < d) token_x[lane + 32 * j] = tv[j];
+    }
     __syncwarp();
+  }
+  for (int g = warp; g < G; g += kAttnWarps) {
+    float* qg = q_sh + g * d;
     if (a.token.on && a.token.rope_q) rope_shared(qg, pos, a.token.rope, lane);
     for (int i = lane; i < d; i += 32) qg[i] *= scale;
     __syncwarp();
@@ -387,12 +417,9 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
   // Fused token write: the blocks whose keys end at the token (one per query-head chunk; they store the
   // same bytes) rope its K head and write K (warp 0) and V (warp 1) to the cache before attending. The
   // scratch is the staging/merge region, unused until after the barrier.
-  if (a.token.on && begin < end && end == n_keys && warp < 2) {
+  if (writes_token) {
     const bool is_k = warp == 0;
-    float* x = reinterpret_cast<float*>(region) + size_t(warp) * 3 * d;
-    const float* src = (is_k ? a.token.k : a.token.v) + size_t(h) * d;
-    for (int i = lane; i < d; i += 32) x[i] = src[i];
-    __syncwarp();
+    float* const x = token_x;
     if (is_k && a.token.rope_k) rope_shared(x, pos, a.token.rope, lane);
     store_token_vector(a.kv, a.layer, a.tables, false, a.token.stage, is_k, h, pos, x,
                        reinterpret_cast<int*>(x + d), reinterpret_cast<uint8_t*>(x + 2 * d), lane);

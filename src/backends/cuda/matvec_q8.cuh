@@ -344,7 +344,8 @@ __device__ __forceinline__ void quantise_x(const float* x, const float* norm_w, 
 // by-row deal leaves the busiest warp ≥ 11 % more tiles (8B down: 31 rows of 4-7 tiles on 24 warps), and the
 // block's per-tile sums fit one pass of the shared buffer. Measured on an H200 (same-binary A/B): dealing
 // every matvec tile by tile gained 8B Q4_K_M decode ~4 % but cost 1B Q8_0 ~3.5 %; this rule measured 8B
-// +2.4 % and 1B −1 to −2 % (the spread between 1B runs).
+// +2.4 % and 1B −1 to −2 % (the spread between 1B runs). Splitting blocks of fewer rows than warps too (1B
+// down: 16 rows of 4 tiles) made that kernel slower in isolation (12.8 vs 11.2 µs) and cost 1B tg128 ~2 %.
 __host__ __device__ inline bool split_tiles(int total_out, int blocks, int parts, int kW, int nr) {
   const int rows = (total_out + blocks - 1) / blocks;
   if (parts == 1 || rows <= kW || rows * parts * nr > kPartialFloats) return false;
