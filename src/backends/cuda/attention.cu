@@ -86,7 +86,7 @@ void launch_attention(const AttentionArgs& args, cudaStream_t stream) {
   if (a.splits_main == 0 && a.kv.window > 0) a.kv.type_k = a.kv.type_v = KvType::F16;
   const int d = a.kv.head_dim;
   const int g_total = a.n_head / a.kv.n_head_kv;
-  const int gm = attention_group_chunk(d, g_total);
+  const int gm = attention_block_heads(a);
   const int n_gchunks = (g_total + gm - 1) / gm;
   const int n_parts = a.splits_main + a.splits_window;
   const dim3 grid(a.n_rows * a.kv.n_head_kv * n_gchunks, n_parts);

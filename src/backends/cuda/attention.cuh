@@ -23,6 +23,17 @@ constexpr int kAttnThreads = 128, kAttnWarps = kAttnThreads / 32, kAttnStep = 32
 
 // Query heads per block: 8 only for groups of more than 4 with head_dim ≤ 128 (register budget).
 __host__ __device__ inline int attention_group_chunk(int d, int group) { return group <= 4 || d > 128 ? 4 : 8; }
+// Query heads per block of a launch: attention_group_chunk, or one when the launch is a decode step whose
+// heads each see all their keys in one block of an f16 cache or window (short contexts, window-only
+// caches; AttentionArgs::per_head_blocks): four to eight times the blocks, each warp with a quarter or
+// less of the dependent per-key work of a whole GQA group.
+inline int attention_block_heads(const AttentionArgs& a) {
+  const int d = a.kv.head_dim;
+  if (a.per_head_blocks && a.n_rows == 1 && a.splits_main + a.splits_window == 1 && a.kv.type_k == KvType::F16 &&
+      a.kv.type_v == KvType::F16 && d <= 256)
+    return 1;
+  return attention_group_chunk(d, a.n_head / a.kv.n_head_kv);
+}
 
 // Shared memory of one block: [q or output: gm·d floats][centroids K, V: 64][stats: 128][region], the
 // region holding either the per-warp staging buffers (key loop) or the warps' accumulators (merge).
@@ -45,7 +56,9 @@ __host__ __device__ inline AttnSmem attention_smem(KvType tk, size_t k_bytes, Kv
   p.vcap = kv_is_turbo(tv) ? attention_stage_cap(v_bytes) : 0;
   if (p.kcap + p.vcap > 0) p.stages = p.fixed + kAttnWarps * 3 * (p.kcap + p.vcap) <= 48 * 1024 ? 3 : 2;
   const int staging = kAttnWarps * p.stages * (p.kcap + p.vcap);
+  const int token = 4 * 2 * 3 * d;  // the fused token write's scratch: two warps, 3·d floats each
   p.region = staging > merge ? staging : merge;
+  p.region = p.region > token ? p.region : token;
   return p;
 }
 
@@ -374,6 +387,9 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
   // first, all in flight together: the query heads and, in a block that stores the token (below), its K
   // (warp 0) or V (warp 1) head.
   const bool writes_token = a.token.on && begin < end && end == n_keys && warp < 2;
+  // Query head g is readied by warp g % 4; with fewer heads than warps, by warps 2, 3 (0 and 1 store
+  // the token).
+  const int q_warp = GM < kAttnWarps ? (warp + 2) % kAttnWarps : warp;
   float* const token_x = reinterpret_cast<float*>(region) + size_t(warp) * 3 * d;
   {
     constexpr int kPer = LPK * NCH / 4 > 0 ? LPK * NCH / 4 : 1;  // d ≤ 8·LPK·NCH = 32·kPer
@@ -381,7 +397,7 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
     float qv[kHeads][kPer], tv[kPer];
 #pragma unroll
     for (int k = 0; k < kHeads; ++k) {
-      const int g = warp + kAttnWarps * k;
+      const int g = q_warp + kAttnWarps * k;
 #pragma unroll
       for (int j = 0; j < kPer; ++j) {
         const int i = lane + 32 * j;
@@ -395,7 +411,7 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
     }
 #pragma unroll
     for (int k = 0; k < kHeads; ++k) {
-      const int g = warp + kAttnWarps * k;
+      const int g = q_warp + kAttnWarps * k;
 #pragma unroll
       for (int j = 0; j < kPer; ++j)
         if (g < GM && lane + 32 * j < d) q_sh[g * d + lane + 32 * j] = qv[k][j];
@@ -407,7 +423,7 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
     }
     __syncwarp();
   }
-  for (int g = warp; g < G; g += kAttnWarps) {
+  for (int g = q_warp; g < G; g += kAttnWarps) {
     float* qg = q_sh + g * d;
     if (a.token.on && a.token.rope_q) rope_shared(qg, pos, a.token.rope, lane);
     for (int i = lane; i < d; i += 32) qg[i] *= scale;
@@ -544,6 +560,14 @@ void launch_attention_cfg(const AttentionArgs& a, dim3 grid, size_t smem, cudaSt
 template <KvType KT, KvType VT>
 void launch_attention_kv(const AttentionArgs& a, dim3 grid, size_t smem, cudaStream_t stream) {
   const int d = a.kv.head_dim;
+  if constexpr (KT == KvType::F16 && VT == KvType::F16) {
+    if (attention_block_heads(a) == 1) {
+      if (d > 128) launch_attention_cfg<KT, VT, 32, 1, 1>(a, grid, smem, stream);
+      else if (d > 64) launch_attention_cfg<KT, VT, 16, 1, 1>(a, grid, smem, stream);
+      else launch_attention_cfg<KT, VT, 8, 1, 1>(a, grid, smem, stream);
+      return;
+    }
+  }
   const bool wide = attention_group_chunk(d, a.n_head / a.kv.n_head_kv) == 8;
   if (d > 256) {
     launch_attention_cfg<KT, VT, 32, 2, 4>(a, grid, smem, stream);

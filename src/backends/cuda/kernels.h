@@ -155,6 +155,9 @@ struct AttentionArgs {
   // while this runs; launch_attention keeps it only when the attention grid has at most one block per
   // SM, and the combine kernel (decode: one block per query head) then does the same.
   bool launch_dependents = false;
+  // Decode with one split per head on an f16 cache/window: one query head per block instead of a GQA
+  // group (attention_block_heads); KVANT_CUDA_ATTN_PER_HEAD=0 turns it off (A/B).
+  bool per_head_blocks = false;
 };
 // Floats of AttentionArgs::partial the launch needs.
 size_t attention_partial_floats(int n_rows, int n_head, int head_dim, int splits);
