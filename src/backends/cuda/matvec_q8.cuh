@@ -388,17 +388,33 @@ __global__ void __launch_bounds__(kW * 32, kW == kWarps ? (NR == 1 ? 3 : 2) : 1)
   const int parts = swiglu ? 2 * n_tiles : n_tiles;
   const int n_units = split ? out_rows * parts : out_rows;  // a unit: one tile (split) or one row
   const int n_steps = (warp < n_units ? (n_units - 1 - warp) / kW + 1 : 0) * (split ? 1 : parts);
-  auto flat = [&](int step) {
-    return split ? warp + kW * step : (warp + kW * (step / parts)) * parts + step % parts;
+  // (row, part) of a warp's steps in order, advanced without divisions (they were ~4 integer divisions
+  // per tile): rows w, w + kW, ... part by part, or (split) flat tiles w, w + kW, ...
+  const int split_rows = kW / parts, split_parts = kW - split_rows * parts;
+  struct Cursor {
+    int rl, part;
+  };
+  const Cursor first = split ? Cursor{warp / parts, warp % parts} : Cursor{warp, 0};
+  auto advance = [&](Cursor& c) {
+    if (split) {
+      c.rl += split_rows;
+      c.part += split_parts;
+      if (c.part >= parts) c.part -= parts, ++c.rl;
+    } else if (++c.part == parts) {
+      c.part = 0;
+      c.rl += kW;
+    }
   };
   uint8_t* ring = smem + size_t(warp) * kRing * TL::kStage;
   // Copies step issue_s's tile into its slot (nothing past the last step); one commit group per call.
   int issue_s = 0;
+  Cursor issue_at = first;
   const uint64_t policy = a.evict_first ? l2_evict_first_policy() : 0;
   const uint32_t ring_addr = uint32_t(__cvta_generic_to_shared(ring)) + 16 * lane;
   auto issue = [&]() {
     if (issue_s < n_steps) {
-      const int f = flat(issue_s), rl = f / parts, part = f - rl * parts;
+      const int rl = issue_at.rl, part = issue_at.part;
+      advance(issue_at);
       const bool up = part >= n_tiles;
       const int t = up ? part - n_tiles : part;
       int k = 0, j = 0;
@@ -450,14 +466,15 @@ __global__ void __launch_bounds__(kW * 32, kW == kWarps ? (NR == 1 ? 3 : 2) : 1)
   };
   // Waits for step s's tile (this lane's copies, then every lane's: the slot read before is free again),
   // refills the ring, and returns the tile's row, part and tile index.
-  auto next_tile = [&](int step, int* rl, int* part, int* t) {
+  Cursor use_at = first;
+  auto next_tile = [&](int* rl, int* part, int* t) {
     copy_wait<kRing - 2>();
     __syncwarp();
     issue();
-    const int f = flat(step);
-    *rl = f / parts;
-    *part = f - *rl * parts;
+    *rl = use_at.rl;
+    *part = use_at.part;
     *t = *part >= n_tiles ? *part - n_tiles : *part;
+    advance(use_at);
   };
 
   if (!split) {
@@ -466,7 +483,7 @@ __global__ void __launch_bounds__(kW * 32, kW == kWarps ? (NR == 1 ? 3 : 2) : 1)
     for (int r = 0; r < NR; ++r) acc[r] = acc_gate[r] = 0.0f;
     for (int step = 0; step < n_steps; ++step) {
       int rl = 0, part = 0, t = 0;
-      next_tile(step, &rl, &part, &t);
+      next_tile(&rl, &part, &t);
       tile_dot<T, NR>(ring + (step % kRing) * TL::kStage, t, xs, nr, lane, acc);
       if (swiglu && part + 1 == n_tiles) {  // gate row done: keep it, the up row follows
 #pragma unroll
@@ -494,9 +511,9 @@ __global__ void __launch_bounds__(kW * 32, kW == kWarps ? (NR == 1 ? 3 : 2) : 1)
   for (int c = 0, cb = 0; cb < out_rows; ++c, cb += chunk_rows) {
     const int ce = min(out_rows, cb + chunk_rows);
     float* const sums = sums_base + (c & 1) * kPartialFloats;
-    for (; step < n_steps && flat(step) < ce * parts; ++step) {
+    for (; step < n_steps && use_at.rl < ce; ++step) {
       int rl = 0, part = 0, t = 0;
-      next_tile(step, &rl, &part, &t);
+      next_tile(&rl, &part, &t);
       float acc[NR];
 #pragma unroll
       for (int r = 0; r < NR; ++r) acc[r] = 0.0f;
