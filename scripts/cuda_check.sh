@@ -48,9 +48,9 @@ if [[ $mode == tests || $mode == all ]]; then
   KVANT_CUDA_FUSE_KV=0 KVANT_STORIES=$vocab ./$build/test_cuda_e2e >"$out/test_e2e_nofuse.log" 2>&1
   note "test_cuda_e2e KVANT_CUDA_FUSE_KV=0: $(tail -1 "$out/test_e2e_nofuse.log")"
   KVANT_CUDA_EVICT_WEIGHTS=0 KVANT_CUDA_EVICT_KV=0 KVANT_CUDA_EARLY_LAUNCH=0 KVANT_CUDA_EARLY_MATVEC=0 \
-    KVANT_STORIES=$vocab \
+    KVANT_CUDA_ATTN_PER_HEAD=0 KVANT_STORIES=$vocab \
     ./$build/test_cuda_e2e >"$out/test_e2e_nohints.log" 2>&1
-  note "test_cuda_e2e without L2 hints, early launch: $(tail -1 "$out/test_e2e_nohints.log")"
+  note "test_cuda_e2e without L2 hints, early launch, per-head attention: $(tail -1 "$out/test_e2e_nohints.log")"
 fi
 
 if [[ $mode == cpu ]] && [[ $have_cli == 1 ]] && [[ -n ${LLAMA_BIN:-} ]]; then
