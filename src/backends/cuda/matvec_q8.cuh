@@ -464,8 +464,8 @@ __global__ void __launch_bounds__(kW * 32, kW == kWarps ? (NR == 1 ? 3 : 2) : 1)
       case MatvecEpilogue::SwiGlu: *y = gate / (1.0f + expf(-gate)) * dot; break;
     }
   };
-  // Waits for step s's tile (this lane's copies, then every lane's: the slot read before is free again),
-  // refills the ring, and returns the tile's row, part and tile index.
+  // Waits for the next step's tile (this lane's copies, then every lane's: the slot read before is free
+  // again), refills the ring, and returns the tile's row, part and tile index.
   Cursor use_at = first;
   auto next_tile = [&](int* rl, int* part, int* t) {
     copy_wait<kRing - 2>();
