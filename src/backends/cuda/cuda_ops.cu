@@ -91,7 +91,6 @@ CudaOps::CudaOps() {
   KVANT_CUDA_CHECK(cudaStreamCreateWithFlags(&side_stream_, cudaStreamNonBlocking));
   KVANT_CUDA_CHECK(cudaEventCreateWithFlags(&fork_event_, cudaEventDisableTiming));
   KVANT_CUDA_CHECK(cudaEventCreateWithFlags(&join_event_, cudaEventDisableTiming));
-  KVANT_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm_, cudaDevAttrMultiProcessorCount, 0));
   graphs_enabled_ = env_switch_on("KVANT_CUDA_GRAPHS");
   fuse_token_write_ = env_switch_on("KVANT_CUDA_FUSE_KV");
   pinned_logits_ = env_switch_on("KVANT_CUDA_PINNED_LOGITS");
@@ -521,8 +520,7 @@ int CudaOps::attention_splits(const Op& op, bool graph_mode, int* splits_window)
     for (int r = 0; r < op.n_rows; ++r) max_keys = std::max(max_keys, op.ids[r] + 1);
   }
   // A window-only cache is attended as an f16 cache stored in its ring (emit_attention).
-  const bool window_only = op.cache->window() > 0 && c.n_ctx <= op.cache->window();  // window_only_kv
-  const int window = window_only ? 0 : int(op.cache->window());
+  const int window = window_only_kv(op.cache->window(), c.n_ctx) ? 0 : int(op.cache->window());
   *splits_window = window > 0 ? 1 : 0;
   // Every key is still in the f16 window: no compressed split at all, so one block per head sees the
   // whole context and writes the output itself (no combine launch).
@@ -531,7 +529,7 @@ int CudaOps::attention_splits(const Op& op, bool graph_mode, int* splits_window)
   const int heads_per_block = group <= 4 || c.head_dim > 128 ? 4 : 8;  // attention_group_chunk()
   const int base_blocks = op.n_rows * int(c.n_head_kv) * ((group + heads_per_block - 1) / heads_per_block);
   // About 4 blocks (16 warps) per SM, each split at least 256 keys (64 per warp).
-  const int want = std::max(1, ceil_div(4 * n_sm_, base_blocks));
+  const int want = std::max(1, ceil_div(4 * device_sm_count(), base_blocks));
   const int by_keys = std::max(1, ceil_div(max_keys - window, 256));
   return std::clamp(std::min(want, by_keys), 1, 64);
 }

@@ -108,7 +108,6 @@ class CudaOps final : public Ops {
   cudaEvent_t fork_event_ = nullptr, join_event_ = nullptr;
   bool side_pending_ = false;
   void join_side();
-  int n_sm_ = 0;
   bool graphs_enabled_ = true;
   bool fuse_token_write_ = true;
   // Decode reads streamed once per token with an L2 evict-first hint: the weights of the int8 matvecs

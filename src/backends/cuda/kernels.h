@@ -112,7 +112,8 @@ void launch_rope_kv(const RopeKvArgs& a, cudaStream_t stream);
 
 // Whether every position a cache can hold stays in its f16 window: then attention reads only the ring
 // and the compressed form is never written or read (short contexts decode as fast as an f16 cache).
-inline bool window_only_kv(const DeviceKvConfig& c) { return c.window > 0 && c.n_ctx <= c.window; }
+inline bool window_only_kv(int64_t window, int64_t n_ctx) { return window > 0 && n_ctx <= window; }
+inline bool window_only_kv(const DeviceKvConfig& c) { return window_only_kv(c.window, c.n_ctx); }
 
 // The staged turbo_kv vectors of one decode token, all layers, encoded into each layer's compressed
 // cache at cell positions[0] (one block of warps per vector).
