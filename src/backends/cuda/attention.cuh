@@ -35,22 +35,24 @@ inline int attention_block_heads(const AttentionArgs& a) {
   return attention_group_chunk(d, a.n_head / a.kv.n_head_kv);
 }
 
-// Shared memory of one block: [q or output: gm·d floats][centroids K, V: 64][stats: 128][region], the
-// region holding either the per-warp staging buffers (key loop) or the warps' accumulators (merge).
+// Shared memory of one block: [centroids K, V: 64 floats][stats: 128][q or output: gm·d][value weights:
+// warps·32·gm][region], the region holding either the per-warp staging buffers (key loop) or the warps'
+// accumulators (merge). The codebooks come first so that a lookup is one shared load at a constant
+// offset from the code's shifted bits.
 struct AttnSmem {
   int fixed = 0, kcap = 0, vcap = 0, stages = 0, region = 0;
   __host__ __device__ int bytes() const { return fixed + region; }
 };
 __host__ __device__ inline int attention_stage_cap(size_t vec_bytes) {
   // One step of vectors + 15 bytes of 16-byte alignment slack in front + 8 bytes read past the end by
-  // the 64-bit index loads, rounded up to 16 bytes.
+  // the aligned-word code loads, rounded up to 16 bytes.
   return (kAttnStep * int(vec_bytes) + 15 + 8 + 15) / 16 * 16;
 }
 // Turbo K and V of the compressed segment are always staged (3 steps in flight when that stays under
 // 48 KiB, else 2; above 48 KiB, only for head_dim > 256, the launch raises the kernel's limit).
 __host__ __device__ inline AttnSmem attention_smem(KvType tk, size_t k_bytes, KvType tv, size_t v_bytes, int d, int gm) {
   AttnSmem p;
-  p.fixed = 4 * (gm * d + 64 + 128);
+  p.fixed = 4 * (64 + 128 + gm * d + kAttnWarps * kAttnStep * gm);
   const int merge = 4 * kAttnWarps * gm * d;
   p.kcap = kv_is_turbo(tk) ? attention_stage_cap(k_bytes) : 0;
   p.vcap = kv_is_turbo(tv) ? attention_stage_cap(v_bytes) : 0;
@@ -99,35 +101,56 @@ __device__ __forceinline__ int stage_offset(const uint8_t* base, size_t stride, 
   return int(reinterpret_cast<uintptr_t>(base + size_t(t0) * stride) & 15);
 }
 
-// 64 bits starting at byte p of a staged buffer (two aligned words; the 8 bytes after p are readable).
-__device__ __forceinline__ uint64_t load_bits_staged(const uint8_t* p) {
-  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
-  const uint32_t* w = reinterpret_cast<const uint32_t*>(a & ~uintptr_t(3));
-  return (uint64_t(w[0]) | (uint64_t(w[1]) << 32)) >> (8 * (a & 3));
+// Byte offset, in a centroid table of floats, of index k of a packed little-endian run of B-bit codes:
+// the index shifted left by 2 in one shift and one mask.
+template <int B, typename Bits>
+__device__ __forceinline__ uint32_t centroid_offset(Bits bits, int k) {
+  constexpr uint32_t mask = ((1u << B) - 1u) << 2;
+  const int shift = B * k - 2;
+  return shift < 0 ? (uint32_t(bits) << 2) & mask : uint32_t(bits >> shift) & mask;
 }
 
-// x[0..8) = elements 8*j8 .. 8*j8+7 of the vector at vec; turbo: the raw centroids (times
-// vec_scale<T>(vec) for the value). kStaged: vec lies in a staging buffer.
-template <KvType T, bool kStaged>
+// x[0..8) = the raw centroids of elements 8*j8 .. 8*j8+7 of the turbo vector at byte vec_off of a
+// 16-byte aligned staging buffer (any byte alignment of the vector: the code bytes are read as aligned
+// words and funnel-shifted, all offsets 32-bit; the stage has 8 readable bytes past its last vector).
+// tab: the codebook, a table of floats in shared memory.
+template <int B>
+__device__ __forceinline__ void decode_turbo_staged(const uint8_t* buf, int vec_off, int j8, const float* tab,
+                                                    float (&x)[8]) {
+  const int off = vec_off + 2 + j8 * B, mis = off & 3;
+  const uint32_t* w = reinterpret_cast<const uint32_t*>(buf + (off - mis));
+  const uint32_t lo = __funnelshift_r(w[0], w[1], 8 * mis);
+  const uint8_t* t = reinterpret_cast<const uint8_t*>(tab);
+  if constexpr (B == 4) {
+    // Byte m of `even` / `odd` = 4 × code 2m / 2m+1; one byte extract per element.
+    const uint32_t even = (lo << 2) & 0x3C3C3C3Cu, odd = (lo >> 2) & 0x3C3C3C3Cu;
+#pragma unroll
+    for (int m = 0; m < 4; ++m) {
+      x[2 * m] = *reinterpret_cast<const float*>(t + __byte_perm(even, 0, 0x4440 + m));
+      x[2 * m + 1] = *reinterpret_cast<const float*>(t + __byte_perm(odd, 0, 0x4440 + m));
+    }
+  } else if constexpr (B < 4) {
+#pragma unroll
+    for (int k = 0; k < 8; ++k) x[k] = *reinterpret_cast<const float*>(t + centroid_offset<B>(lo, k));
+  } else {
+    const uint64_t bits = uint64_t(lo) | (uint64_t(__funnelshift_r(w[1], w[2], 8 * mis)) << 32);
+#pragma unroll
+    for (int k = 0; k < 8; ++k) x[k] = *reinterpret_cast<const float*>(t + centroid_offset<B>(bits, k));
+  }
+}
+
+// x[0..8) = elements 8*j8 .. 8*j8+7 of the vector at vec (in global memory); turbo: the raw centroids
+// (times vec_scale<T>(vec) for the value).
+template <KvType T>
 __device__ __forceinline__ void decode_chunk(const uint8_t* vec, int j8, const float* centroids, float (&x)[8]) {
   if constexpr (kv_is_turbo(T)) {
     constexpr int B = KvBits<T>::value;
     const uint8_t* g = vec + 2 + j8 * B;
     uint64_t bits = 0;
-    if constexpr (kStaged) {
-      bits = load_bits_staged(g);
-    } else {
 #pragma unroll
-      for (int k = 0; k < B; ++k) bits |= uint64_t(g[k]) << (8 * k);
-    }
-    if constexpr (B <= 4) {
-      const uint32_t b32 = uint32_t(bits);
+    for (int k = 0; k < B; ++k) bits |= uint64_t(g[k]) << (8 * k);
 #pragma unroll
-      for (int k = 0; k < 8; ++k) x[k] = centroids[(b32 >> (B * k)) & ((1u << B) - 1u)];
-    } else {
-#pragma unroll
-      for (int k = 0; k < 8; ++k) x[k] = centroids[uint32_t(bits >> (B * k)) & ((1u << B) - 1u)];
-    }
+    for (int k = 0; k < 8; ++k) x[k] = centroids[uint32_t(bits >> (B * k)) & ((1u << B) - 1u)];
   } else {
     kv_decode8<T>(vec, j8, centroids, x);
   }
@@ -149,19 +172,43 @@ __device__ __forceinline__ void load_centroids(const KvTables& t, float* dst) {
   }
 }
 
+// Reduce-scatter of the per-pass partial dots over the LPK lanes of a key group: pass J + j of the
+// subtree at level H is folded with lane bit H as soon as both halves exist (depth first, so only
+// log2(LPK) partials per head are live); lane c ends up holding the full dot of pass c. LPK − 1
+// shuffles per head instead of log2(LPK) per head and pass.
+template <int LPK, int H, int J, int GM, typename PassDot>
+__device__ __forceinline__ void reduce_passes(float (&r)[GM], const PassDot& pass_dot, int c) {
+  if constexpr (H == LPK) {
+    pass_dot(J, r);
+  } else {
+    float lo[GM], hi[GM];
+    reduce_passes<LPK, 2 * H, J, GM>(lo, pass_dot, c);
+    reduce_passes<LPK, 2 * H, J + H, GM>(hi, pass_dot, c);
+    const bool upper = (c & H) != 0;
+#pragma unroll
+    for (int g = 0; g < GM; ++g) {
+      const float sent = __shfl_xor_sync(0xffffffffu, upper ? lo[g] : hi[g], H);
+      r[g] = (upper ? hi[g] : lo[g]) + sent;
+    }
+  }
+}
+
 // One warp's share of keys [begin, end): steps of 32 keys, step s = warp, warp + 4, ...; lane (kg, c)
 // = (lane / LPK, lane % LPK) handles chunks c + LPK·i of key kg + KP·p in pass p and owns key kg + KP·c.
+// wsh: this warp's [32][GM] floats of shared memory for the step's value weights.
 template <KvType KD, KvType VD, bool kSK, bool kSV, int LPK, int NCH, int GM>
 __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs, int begin, int end, int d8,
-                                            const AttnStage& st, const float* ck, const float* cv,
+                                            const AttnStage& st, const float* ck, const float* cv, float* wsh,
                                             const float (&q)[NCH][GM][8], AttnWarpState<GM, NCH>& w) {
   constexpr int KP = 32 / LPK;
   constexpr bool kStaged = kSK || kSV;
   const int lane = int(threadIdx.x) % 32, warp = int(threadIdx.x) / 32;
   const int kg = lane / LPK, c = lane % LPK;
+  const int own = kg + KP * c;  // the key of the step whose score and weight this lane owns
   const int n_steps = (end - begin + kAttnStep - 1) / kAttnStep;
   const int n_my = warp < n_steps ? (n_steps - warp + kAttnWarps - 1) / kAttnWarps : 0;
   const int S = kStaged ? st.stages : 1;
+  const int k_stride = int(ks.stride), v_stride = int(vs.stride);
   uint8_t* const kw = kSK ? st.k + size_t(warp) * S * st.kcap : nullptr;
   uint8_t* const vw = kSV ? st.v + size_t(warp) * S * st.vcap : nullptr;
   auto step_t0 = [&](int j) { return begin + kAttnStep * (warp + kAttnWarps * j); };
@@ -184,101 +231,54 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
       __pipeline_wait_prior(size_t(S - 1));   // step j's copies have landed
       __syncwarp();
     }
-    const uint8_t* kst = kSK ? kw + (j % S) * st.kcap + stage_offset(ks.base, ks.stride, t0) : nullptr;
-    const uint8_t* vst = kSV ? vw + (j % S) * st.vcap + stage_offset(vs.base, vs.stride, t0) : nullptr;
-    auto kvec = [&](int kk) { return kSK ? kst + size_t(kk) * ks.stride : ks.at(t0 + kk); };
-    auto vvec = [&](int kk) { return kSV ? vst + size_t(kk) * vs.stride : vs.at(t0 + kk); };
+    // Staged vectors are addressed by 32-bit byte offsets from their 16-byte aligned buffer.
+    const uint8_t* const kbuf = kSK ? kw + (j % S) * st.kcap : nullptr;
+    const uint8_t* const vbuf = kSV ? vw + (j % S) * st.vcap : nullptr;
+    const int koff = kSK ? stage_offset(ks.base, ks.stride, t0) : 0;
+    const int voff = kSV ? stage_offset(vs.base, vs.stride, t0) : 0;
+    auto k_decode = [&](int kk, int j8, float(&x)[8]) {
+      if constexpr (kSK) decode_turbo_staged<KvBits<KD>::value>(kbuf, koff + kk * k_stride, j8, ck, x);
+      else decode_chunk<KD>(ks.at(t0 + kk), j8, ck, x);
+    };
+    auto v_decode = [&](int kk, int j8, float(&x)[8]) {
+      if constexpr (kSV) decode_turbo_staged<KvBits<VD>::value>(vbuf, voff + kk * v_stride, j8, cv, x);
+      else decode_chunk<VD>(vs.at(t0 + kk), j8, cv, x);
+    };
+    auto k_scale = [&](int kk) {
+      return kSK ? half_bits_to_float(load_u16(kbuf + koff + kk * k_stride)) : vec_scale<KD>(ks.at(t0 + kk));
+    };
+    auto v_scale = [&](int kk) {
+      return kSV ? half_bits_to_float(load_u16(vbuf + voff + kk * v_stride)) : vec_scale<VD>(vs.at(t0 + kk));
+    };
+    const bool own_valid = own < n_t;
 
-    // ---- scores: s[g] of the key this lane owns ----
+    // ---- scores: s[g] of the key this lane owns (turbo: times the key's scale, applied once) ----
+    auto pass_dot = [&](int p, float (&dot)[GM]) {
+      const int kk = kg + KP * p;
+#pragma unroll
+      for (int g = 0; g < GM; ++g) dot[g] = 0.0f;
+      if (kk < n_t) {
+#pragma unroll
+        for (int i = 0; i < NCH; ++i) {
+          const int j8 = c + LPK * i;
+          if (j8 < d8) {
+            float x[8];
+            k_decode(kk, j8, x);
+#pragma unroll
+            for (int g = 0; g < GM; ++g)
+#pragma unroll
+              for (int e = 0; e < 8; ++e) dot[g] += q[i][g][e] * x[e];
+          }
+        }
+      }
+    };
     float s[GM];
-    if constexpr (LPK == 8 && NCH == 1 && GM == 4) {
-      // Partial dots of passes p and p + 4 are computed together and folded at once (first level of a
-      // reduce-scatter over the 8 lanes), then two more levels: 7 shuffles per head, few live values.
-      auto pass_dot = [&](int p, float (&dot)[GM]) {
-        const int kk = kg + KP * p;
+    reduce_passes<LPK, 1, 0, GM>(s, pass_dot, c);
+    if constexpr (kv_is_turbo(KD)) {
+      const float sc = own_valid ? k_scale(own) : 0.0f;
 #pragma unroll
-        for (int g = 0; g < GM; ++g) dot[g] = 0.0f;
-        if (kk < n_t && c < d8) {
-          const uint8_t* vec = kvec(kk);
-          float x[8];
-          decode_chunk<KD, kSK>(vec, c, ck, x);
-          const float sc = vec_scale<KD>(vec);
-#pragma unroll
-          for (int g = 0; g < GM; ++g) {
-            float a = 0.0f;
-#pragma unroll
-            for (int e = 0; e < 8; ++e) a += q[0][g][e] * x[e];
-            dot[g] = a * sc;
-          }
-        }
-      };
-      float part[4][GM];
-      const bool upper4 = (c & 4) != 0;
-#pragma unroll
-      for (int p = 0; p < 4; ++p) {
-        float lo[GM], hi[GM];
-        pass_dot(p, lo);
-        pass_dot(p + 4, hi);
-#pragma unroll
-        for (int g = 0; g < GM; ++g) {
-          const float sent = __shfl_xor_sync(0xffffffffu, upper4 ? lo[g] : hi[g], 4);
-          part[p][g] = (upper4 ? hi[g] : lo[g]) + sent;
-        }
-      }
-#pragma unroll
-      for (int level = 1; level < 3; ++level) {
-        const int half = 4 >> level;
-        const bool upper = (c & half) != 0;
-#pragma unroll
-        for (int jj = 0; jj < half; ++jj) {
-#pragma unroll
-          for (int g = 0; g < GM; ++g) {
-            const float lo = part[jj][g], hi = part[jj + half][g];  // both read: no indexed select
-            const float sent = __shfl_xor_sync(0xffffffffu, upper ? lo : hi, half);
-            part[jj][g] = (upper ? hi : lo) + sent;
-          }
-        }
-      }
-#pragma unroll
-      for (int g = 0; g < GM; ++g) s[g] = part[0][g];
-    } else {
-#pragma unroll
-      for (int g = 0; g < GM; ++g) s[g] = 0.0f;
-#pragma unroll 4
-      for (int p = 0; p < LPK; ++p) {
-        const int kk = kg + KP * p;
-        float dot[GM];
-#pragma unroll
-        for (int g = 0; g < GM; ++g) dot[g] = 0.0f;
-        if (kk < n_t) {
-          const uint8_t* vec = kvec(kk);
-#pragma unroll
-          for (int i = 0; i < NCH; ++i) {
-            const int j8 = c + LPK * i;
-            if (j8 < d8) {
-              float x[8];
-              decode_chunk<KD, kSK>(vec, j8, ck, x);
-#pragma unroll
-              for (int g = 0; g < GM; ++g)
-#pragma unroll
-                for (int e = 0; e < 8; ++e) dot[g] += q[i][g][e] * x[e];
-            }
-          }
-          const float sc = vec_scale<KD>(vec);
-#pragma unroll
-          for (int g = 0; g < GM; ++g) dot[g] *= sc;
-        }
-#pragma unroll
-        for (int o = 1; o < LPK; o <<= 1)
-#pragma unroll
-          for (int g = 0; g < GM; ++g) dot[g] += __shfl_xor_sync(0xffffffffu, dot[g], o);
-        if (c == p) {
-#pragma unroll
-          for (int g = 0; g < GM; ++g) s[g] = dot[g];
-        }
-      }
+      for (int g = 0; g < GM; ++g) s[g] *= sc;
     }
-    const bool own_valid = kg + KP * c < n_t;
 
     // ---- online softmax (m warp-uniform, l per lane until the end) ----
     float pr[GM];
@@ -295,34 +295,54 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
 #pragma unroll
         for (int e = 0; e < 8; ++e) w.acc[i][g][e] *= corr;
     }
-
-    // ---- Σ p·v ----
-#pragma unroll 2
-    for (int p = 0; p < LPK; ++p) {
-      const int kk = kg + KP * p;
-      float wt[GM];
+    // The owner publishes its key's value weights (turbo: times the value's scale) for the lanes that
+    // decode that key's value.
+    {
+      const float vsc = kv_is_turbo(VD) && own_valid ? v_scale(own) : 1.0f;
 #pragma unroll
-      for (int g = 0; g < GM; ++g) wt[g] = __shfl_sync(0xffffffffu, pr[g], kg * LPK + p);
+      for (int g = 0; g < GM; ++g) wsh[own * GM + g] = pr[g] * vsc;
+    }
+    __syncwarp();
+
+    // ---- Σ p·v ---- (staged: one pass at a time, its loads are shared-memory loads; in place: passes
+    // unrolled so that their global loads are in flight together)
+    auto v_pass = [&](int p) {
+      const int kk = kg + KP * p;
       if (kk < n_t) {
-        const uint8_t* vec = vvec(kk);
-        const float sc = vec_scale<VD>(vec);
+        float wt[GM];
+        if constexpr (GM % 4 == 0) {
+#pragma unroll
+          for (int g = 0; g < GM; g += 4) {
+            const float4 w4 = *reinterpret_cast<const float4*>(wsh + kk * GM + g);
+            wt[g] = w4.x; wt[g + 1] = w4.y; wt[g + 2] = w4.z; wt[g + 3] = w4.w;
+          }
+        } else {
+#pragma unroll
+          for (int g = 0; g < GM; ++g) wt[g] = wsh[kk * GM + g];
+        }
 #pragma unroll
         for (int i = 0; i < NCH; ++i) {
           const int j8 = c + LPK * i;
           if (j8 < d8) {
             float x[8];
-            decode_chunk<VD, kSV>(vec, j8, cv, x);
+            v_decode(kk, j8, x);
 #pragma unroll
-            for (int g = 0; g < GM; ++g) {
-              const float wg = wt[g] * sc;
+            for (int g = 0; g < GM; ++g)
 #pragma unroll
-              for (int e = 0; e < 8; ++e) w.acc[i][g][e] += wg * x[e];
-            }
+              for (int e = 0; e < 8; ++e) w.acc[i][g][e] += wt[g] * x[e];
           }
         }
       }
+    };
+    if constexpr (kSV) {
+#pragma unroll 1
+      for (int p = 0; p < LPK; ++p) v_pass(p);
+    } else {
+      constexpr int kUnroll = GM == 1 ? 4 : 2;  // more would spill the 128-register kernels
+#pragma unroll kUnroll
+      for (int p = 0; p < LPK; ++p) v_pass(p);
     }
-    if constexpr (kStaged) __syncwarp();  // this step's buffers may be refilled from now on
+    __syncwarp();  // this step's buffers and weights may be rewritten from now on
   }
   if constexpr (kStaged) __pipeline_wait_prior(0);
   // Warp totals: l summed over lanes, acc over the KP key groups (lanes kg = 0 then hold it).
@@ -367,14 +387,15 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
 
   const AttnSmem plan = attention_smem(KT, a.kv.k_bytes, VT, a.kv.v_bytes, d, GM);
-  float* const q_sh = reinterpret_cast<float*>(smem);  // [GM][d]: query, later the rotated-back output
-  float* const ck = q_sh + GM * d;                      // [32]
+  float* const ck = reinterpret_cast<float*>(smem);    // [32]
   float* const cv = ck + 32;                            // [32]
   float* const m_w = cv + 32;                           // [warps][GM]
   float* const l_w = m_w + kAttnWarps * GM;             // [warps][GM]
   float* const wt_w = l_w + kAttnWarps * GM;            // [warps][GM] merge weights
   float* const m_tot = wt_w + kAttnWarps * GM;          // [GM]
   float* const l_tot = m_tot + GM;                      // [GM]
+  float* const q_sh = ck + 64 + 128;                    // [GM][d]: query, later the rotated-back output
+  float* const wsh = q_sh + GM * d;                     // [warps][32][GM]: a step's value weights
   uint8_t* const region = smem + plan.fixed;
   float* const merge = reinterpret_cast<float*>(region);  // [warps][GM][d] after the key loop
 
@@ -462,19 +483,20 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
       for (int e = 0; e < 8; ++e) w.acc[i][g][e] = 0.0f;
   }
 
+  float* const wsh_w = wsh + warp * kAttnStep * GM;
   if (begin < end) {
     if (in_window) {
       const size_t head_off = size_t(h) * a.kv.ring_slots * 2 * d;
       const AttnSeg ks{a.layer.k_win + head_off, 2 * size_t(d), a.kv.ring_slots};
       const AttnSeg vs{a.layer.v_win + head_off, 2 * size_t(d), a.kv.ring_slots};
       const AttnStage none{nullptr, nullptr, 0, 0, 0, 0};
-      attend_warp<KvType::F16, KvType::F16, false, false, LPK, NCH, GM>(ks, vs, begin, end, d8, none, ck, cv, q, w);
+      attend_warp<KvType::F16, KvType::F16, false, false, LPK, NCH, GM>(ks, vs, begin, end, d8, none, ck, cv, wsh_w, q, w);
     } else {
       const AttnSeg ks{a.layer.k + size_t(h) * a.kv.n_ctx * a.kv.k_bytes, a.kv.k_bytes, 0};
       const AttnSeg vs{a.layer.v + size_t(h) * a.kv.n_ctx * a.kv.v_bytes, a.kv.v_bytes, 0};
       const AttnStage st{region, region + size_t(kAttnWarps) * plan.stages * plan.kcap, plan.kcap, plan.vcap,
                          plan.stages, a.evict_kv ? l2_evict_first_policy() : 0};
-      attend_warp<KT, VT, kv_is_turbo(KT), kv_is_turbo(VT), LPK, NCH, GM>(ks, vs, begin, end, d8, st, ck, cv, q, w);
+      attend_warp<KT, VT, kv_is_turbo(KT), kv_is_turbo(VT), LPK, NCH, GM>(ks, vs, begin, end, d8, st, ck, cv, wsh_w, q, w);
     }
   }
 

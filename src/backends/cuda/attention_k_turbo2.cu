@@ -1,0 +1,7 @@
+// backends/cuda/attention_k_turbo2.cu — attention kernels for K type TURBO_2B (every V type); one K type per
+// file so that the instantiations compile in parallel.
+#include "backends/cuda/attention.cuh"
+
+namespace kvant::cuda {
+template void launch_attention_k<KvType::TURBO_2B>(const AttentionArgs&, dim3, size_t, cudaStream_t);
+}  // namespace kvant::cuda
