@@ -35,12 +35,23 @@ inline int attention_block_heads(const AttentionArgs& a) {
   return attention_group_chunk(d, a.n_head / a.kv.n_head_kv);
 }
 
-// Shared memory of one block: [centroids K, V: 64 floats][stats: 128][q or output: gm·d][value weights:
-// warps·32·gm][region], the region holding either the per-warp staging buffers (key loop) or the warps'
+// The launches whose compressed segment runs on tensor cores (attend_warp_mma; AttentionArgs::mma on):
+// turbo_kv_4b K and V at head_dim 64 or 128. Their blocks hold a pair table of the 4-bit codebook.
+__host__ __device__ constexpr bool attention_mma_types(KvType tk, KvType tv) {
+  return tk == KvType::TURBO_4B && tv == KvType::TURBO_4B;
+}
+__host__ __device__ inline bool attention_uses_mma(KvType tk, KvType tv, int d) {
+  return attention_mma_types(tk, tv) && (d == 64 || d == 128);
+}
+constexpr int kMmaLutCopies = 8;
+constexpr int kMmaLutBytes = 256 * kMmaLutCopies * 4;
+
+// Shared memory of one block: [centroids K, V: 64 floats][stats: 128][pair table: tensor-core launches]
+// [q or output: gm·d][value weights: warps·32·gm][region], the region holding either the per-warp staging buffers (key loop) or the warps'
 // accumulators (merge). The codebooks come first so that a lookup is one shared load at a constant
 // offset from the code's shifted bits.
 struct AttnSmem {
-  int fixed = 0, kcap = 0, vcap = 0, stages = 0, region = 0;
+  int fixed = 0, kcap = 0, vcap = 0, stages = 0, region = 0, lut = 0;
   __host__ __device__ int bytes() const { return fixed + region; }
 };
 __host__ __device__ inline int attention_stage_cap(size_t vec_bytes) {
@@ -52,7 +63,8 @@ __host__ __device__ inline int attention_stage_cap(size_t vec_bytes) {
 // 48 KiB, else 2; above 48 KiB, only for head_dim > 256, the launch raises the kernel's limit).
 __host__ __device__ inline AttnSmem attention_smem(KvType tk, size_t k_bytes, KvType tv, size_t v_bytes, int d, int gm) {
   AttnSmem p;
-  p.fixed = 4 * (64 + 128 + gm * d + kAttnWarps * kAttnStep * gm);
+  p.lut = attention_uses_mma(tk, tv, d) ? kMmaLutBytes : 0;
+  p.fixed = 4 * (64 + 128 + gm * d + kAttnWarps * kAttnStep * gm) + p.lut;
   const int merge = 4 * kAttnWarps * gm * d;
   p.kcap = kv_is_turbo(tk) ? attention_stage_cap(k_bytes) : 0;
   p.vcap = kv_is_turbo(tv) ? attention_stage_cap(v_bytes) : 0;
@@ -172,6 +184,61 @@ __device__ __forceinline__ void load_centroids(const KvTables& t, float* dst) {
   }
 }
 
+// One warp's 32-key steps of [begin, end) (steps warp, warp + 4, ...) and, for the staged halves, its
+// ring of `stages` staging buffers filled with cp.async S − 1 steps ahead.
+template <bool kSK, bool kSV>
+struct StepRing {
+  static constexpr bool kStaged = kSK || kSV;
+  const AttnSeg &ks, &vs;
+  const AttnStage& st;
+  int begin, end, warp, lane, n_my, S;
+  uint8_t *kw, *vw;
+  __device__ StepRing(const AttnSeg& k, const AttnSeg& v, const AttnStage& stage, int b, int e)
+      : ks(k), vs(v), st(stage), begin(b), end(e) {
+    lane = int(threadIdx.x) % 32;
+    warp = int(threadIdx.x) / 32;
+    const int n_steps = (end - begin + kAttnStep - 1) / kAttnStep;
+    n_my = warp < n_steps ? (n_steps - warp + kAttnWarps - 1) / kAttnWarps : 0;
+    S = kStaged ? st.stages : 1;
+    kw = kSK ? st.k + size_t(warp) * S * st.kcap : nullptr;
+    vw = kSV ? st.v + size_t(warp) * S * st.vcap : nullptr;
+  }
+  __device__ int t0(int j) const { return begin + kAttnStep * (warp + kAttnWarps * j); }
+  __device__ int n_t(int j) const { return min(kAttnStep, end - t0(j)); }
+  __device__ void stage(int j) const {
+    const int b = j % S;
+    if constexpr (kSK) stage_warp(kw + b * st.kcap, ks.base, ks.stride, t0(j), n_t(j), lane, st.policy);
+    if constexpr (kSV) stage_warp(vw + b * st.vcap, vs.base, vs.stride, t0(j), n_t(j), lane, st.policy);
+  }
+  // Before the first step: the first S − 1 steps in flight.
+  __device__ void prime() const {
+    if constexpr (kStaged) {
+      for (int j = 0; j + 1 < S; ++j) {
+        if (j < n_my) stage(j);
+        __pipeline_commit();
+      }
+    }
+  }
+  // At step j: refill the buffer step j − 1 used (the caller ends each step with __syncwarp), then wait
+  // for step j's copies.
+  __device__ void arrive(int j) const {
+    if constexpr (kStaged) {
+      if (j + S - 1 < n_my) stage(j + S - 1);
+      __pipeline_commit();
+      __pipeline_wait_prior(size_t(S - 1));
+      __syncwarp();
+    }
+  }
+  __device__ void drain() const {
+    if constexpr (kStaged) __pipeline_wait_prior(0);
+  }
+  // Step j's staged vectors: 16-byte aligned buffer and the byte offset of its first vector in it.
+  __device__ const uint8_t* kbuf(int j) const { return kw + (j % S) * st.kcap; }
+  __device__ const uint8_t* vbuf(int j) const { return vw + (j % S) * st.vcap; }
+  __device__ int koff(int j) const { return stage_offset(ks.base, ks.stride, t0(j)); }
+  __device__ int voff(int j) const { return stage_offset(vs.base, vs.stride, t0(j)); }
+};
+
 // Reduce-scatter of the per-pass partial dots over the LPK lanes of a key group: pass J + j of the
 // subtree at level H is folded with lane bit H as soon as both halves exist (depth first, so only
 // log2(LPK) partials per head are live); lane c ends up holding the full dot of pass c. LPK − 1
@@ -201,41 +268,20 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
                                             const AttnStage& st, const float* ck, const float* cv, float* wsh,
                                             const float (&q)[NCH][GM][8], AttnWarpState<GM, NCH>& w) {
   constexpr int KP = 32 / LPK;
-  constexpr bool kStaged = kSK || kSV;
-  const int lane = int(threadIdx.x) % 32, warp = int(threadIdx.x) / 32;
+  const StepRing<kSK, kSV> ring(ks, vs, st, begin, end);
+  const int lane = ring.lane;
   const int kg = lane / LPK, c = lane % LPK;
   const int own = kg + KP * c;  // the key of the step whose score and weight this lane owns
-  const int n_steps = (end - begin + kAttnStep - 1) / kAttnStep;
-  const int n_my = warp < n_steps ? (n_steps - warp + kAttnWarps - 1) / kAttnWarps : 0;
-  const int S = kStaged ? st.stages : 1;
   const int k_stride = int(ks.stride), v_stride = int(vs.stride);
-  uint8_t* const kw = kSK ? st.k + size_t(warp) * S * st.kcap : nullptr;
-  uint8_t* const vw = kSV ? st.v + size_t(warp) * S * st.vcap : nullptr;
-  auto step_t0 = [&](int j) { return begin + kAttnStep * (warp + kAttnWarps * j); };
-  auto stage = [&](int j) {
-    const int t0 = step_t0(j), n_t = min(kAttnStep, end - t0), b = j % S;
-    if constexpr (kSK) stage_warp(kw + b * st.kcap, ks.base, ks.stride, t0, n_t, lane, st.policy);
-    if constexpr (kSV) stage_warp(vw + b * st.vcap, vs.base, vs.stride, t0, n_t, lane, st.policy);
-  };
-  if constexpr (kStaged) {
-    for (int j = 0; j + 1 < S; ++j) {
-      if (j < n_my) stage(j);
-      __pipeline_commit();
-    }
-  }
-  for (int j = 0; j < n_my; ++j) {
-    const int t0 = step_t0(j), n_t = min(kAttnStep, end - t0);
-    if constexpr (kStaged) {
-      if (j + S - 1 < n_my) stage(j + S - 1);  // its buffer was last read in step j - 1 (then __syncwarp)
-      __pipeline_commit();
-      __pipeline_wait_prior(size_t(S - 1));   // step j's copies have landed
-      __syncwarp();
-    }
+  ring.prime();
+  for (int j = 0; j < ring.n_my; ++j) {
+    const int t0 = ring.t0(j), n_t = ring.n_t(j);
+    ring.arrive(j);
     // Staged vectors are addressed by 32-bit byte offsets from their 16-byte aligned buffer.
-    const uint8_t* const kbuf = kSK ? kw + (j % S) * st.kcap : nullptr;
-    const uint8_t* const vbuf = kSV ? vw + (j % S) * st.vcap : nullptr;
-    const int koff = kSK ? stage_offset(ks.base, ks.stride, t0) : 0;
-    const int voff = kSV ? stage_offset(vs.base, vs.stride, t0) : 0;
+    const uint8_t* const kbuf = kSK ? ring.kbuf(j) : nullptr;
+    const uint8_t* const vbuf = kSV ? ring.vbuf(j) : nullptr;
+    const int koff = kSK ? ring.koff(j) : 0;
+    const int voff = kSV ? ring.voff(j) : 0;
     auto k_decode = [&](int kk, int j8, float(&x)[8]) {
       if constexpr (kSK) decode_turbo_staged<KvBits<KD>::value>(kbuf, koff + kk * k_stride, j8, ck, x);
       else decode_chunk<KD>(ks.at(t0 + kk), j8, ck, x);
@@ -344,7 +390,7 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
     }
     __syncwarp();  // this step's buffers and weights may be rewritten from now on
   }
-  if constexpr (kStaged) __pipeline_wait_prior(0);
+  ring.drain();
   // Warp totals: l summed over lanes, acc over the KP key groups (lanes kg = 0 then hold it).
 #pragma unroll
   for (int g = 0; g < GM; ++g) w.l[g] = warp_sum(w.l[g]);
@@ -356,6 +402,180 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
       for (int g = 0; g < GM; ++g)
 #pragma unroll
         for (int e = 0; e < 8; ++e) w.acc[i][g][e] += __shfl_xor_sync(0xffffffffu, w.acc[i][g][e], o);
+}
+
+// ---- tensor-core path for the compressed segment of a turbo_kv_4b K and V cache (head_dim 64, 128) ----
+// One warp and one 32-key step: Sᵀ[keys × 8 heads] = K·Qᵀ as 2 × d/16 mma.sync.m16n8k16 (f16 operands,
+// f32 accumulation; heads past the group are zero columns), the online softmax on the accumulator
+// fragments, then Oᵀ[d × 8] += Vᵀ·(p·scale_v)ᵀ as d/16 × 2 more. A byte of codes (two elements) becomes
+// the f16 pair an operand register holds with one shared load from a 256-entry pair table (8 replicas,
+// one per lane & 7, so that a warp's random lookups spread over the banks). The element order within an
+// mma k-step is free as long as K and Q agree, and Oᵀ's row order is undone when it is stored, so every
+// lane reads contiguous code bytes: K rows as runs of d/8 bytes (lane t of a row group: bytes
+// (d/8)·t ...), V rows as runs of d/16 bytes (lane group g: bytes (d/16)·g ...).
+
+__device__ __forceinline__ void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
+  const __half2 h = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+// N words of code bytes from the even byte offset off of a 16-byte aligned staging buffer.
+template <int N>
+__device__ __forceinline__ void code_words(const uint8_t* buf, int off, uint32_t (&w)[N]) {
+  const uint32_t* a = reinterpret_cast<const uint32_t*>(buf + (off & ~3));
+  const int sh = (off & 2) * 8;
+  uint32_t x[N + 1];
+#pragma unroll
+  for (int i = 0; i <= N; ++i) x[i] = a[i];
+#pragma unroll
+  for (int i = 0; i < N; ++i) w[i] = __funnelshift_r(x[i], x[i + 1], sh);
+}
+// The f16 pair (low nibble's centroid, high nibble's) of byte j of w from this lane's table replica.
+__device__ __forceinline__ uint32_t code_pair(const uint8_t* lut_lane, uint32_t w, int j) {
+  const uint32_t off = (j == 0 ? w << 5 : w >> (8 * j - 5)) & 0x1FE0u;
+  return *reinterpret_cast<const uint32_t*>(lut_lane + off);
+}
+// Fills the pair table: entry b, replica r at word 8·b + r = {centroid[b & 15], centroid[b >> 4]} in f16.
+__device__ inline void fill_code_pairs(const KvTables& t, uint32_t* lut) {
+  const float* c = t.centroids[2];  // 4-bit codebook
+  for (int i = threadIdx.x; i < 256 * kMmaLutCopies; i += blockDim.x) {
+    const int b = i / kMmaLutCopies;
+    lut[i] = pack_half2(c[b & 15], c[b >> 4]);
+  }
+}
+
+template <int D>
+struct MmaWarpState {
+  float o[D / 16][4];  // Oᵀ fragments: tile i rows (d/8)·g + 2i (+1), heads 2t, 2t + 1
+  float m[2], l[2];    // heads 2t, 2t + 1 (l: this lane's part)
+};
+
+// One warp's share of keys [begin, end) of the staged turbo_kv_4b segment on tensor cores. q_sh: the
+// block's G rotated, scaled query heads [GM][D]; pw: this warp's 8 × 32 halves for a step's weights.
+template <int D>
+__device__ __forceinline__ void attend_warp_mma(const AttnSeg& ks, const AttnSeg& vs, int begin, int end,
+                                                const AttnStage& st, const uint8_t* lut, uint16_t* pw,
+                                                const float* q_sh, int G, MmaWarpState<D>& w) {
+  constexpr int kSteps = D / 16;  // k-steps of the score mma, row tiles of the value mma
+  constexpr int kKWords = D / 32, kVWords = (D / 16 + 3) / 4;
+  const StepRing<true, true> ring(ks, vs, st, begin, end);
+  const int lane = ring.lane, g = lane >> 2, t = lane & 3;
+  const uint8_t* const lut_lane = lut + 4 * (lane & 7);
+  const int k_stride = int(ks.stride), v_stride = int(vs.stride);
+  // Query fragments (B of K·Qᵀ): head g, elements (D/4)·t + 4s .. + 3 for k-step s.
+  uint32_t qb[kSteps][2];
+#pragma unroll
+  for (int s = 0; s < kSteps; ++s) {
+    const float* qr = q_sh + g * D + (D / 4) * t + 4 * s;
+    const bool on = g < G;
+    qb[s][0] = pack_half2(on ? qr[0] : 0.0f, on ? qr[1] : 0.0f);
+    qb[s][1] = pack_half2(on ? qr[2] : 0.0f, on ? qr[3] : 0.0f);
+  }
+#pragma unroll
+  for (int i = 0; i < kSteps; ++i)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) w.o[i][e] = 0.0f;
+  w.m[0] = w.m[1] = -INFINITY;
+  w.l[0] = w.l[1] = 0.0f;
+
+  ring.prime();
+  for (int j = 0; j < ring.n_my; ++j) {
+    const int n_t = ring.n_t(j);
+    ring.arrive(j);
+    const uint8_t* const kbuf = ring.kbuf(j);
+    const uint8_t* const vbuf = ring.vbuf(j);
+    const int koff = ring.koff(j), voff = ring.voff(j);
+
+    // ---- scores: s[mt][e] = key 16·mt + g (+ 8 for e ≥ 2), head 2t + (e & 1) ----
+    float s[2][4];
+#pragma unroll
+    for (int mt = 0; mt < 2; ++mt) {
+      const int k0 = 16 * mt + g, k1 = k0 + 8;
+      uint32_t r0[kKWords], r1[kKWords];
+      code_words(kbuf, koff + k0 * k_stride + 2 + (D / 8) * t, r0);
+      code_words(kbuf, koff + k1 * k_stride + 2 + (D / 8) * t, r1);
+      float c[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+      for (int ks_ = 0; ks_ < kSteps; ++ks_) {
+        const int word = ks_ / 2, byte = 2 * (ks_ % 2);
+        const uint32_t a[4] = {code_pair(lut_lane, r0[word], byte), code_pair(lut_lane, r1[word], byte),
+                               code_pair(lut_lane, r0[word], byte + 1), code_pair(lut_lane, r1[word], byte + 1)};
+        mma_16816(c, a, qb[ks_][0], qb[ks_][1]);
+      }
+      const bool v0 = k0 < n_t, v1 = k1 < n_t;
+      const float sc0 = v0 ? half_bits_to_float(*reinterpret_cast<const uint16_t*>(kbuf + koff + k0 * k_stride)) : 0.0f;
+      const float sc1 = v1 ? half_bits_to_float(*reinterpret_cast<const uint16_t*>(kbuf + koff + k1 * k_stride)) : 0.0f;
+      s[mt][0] = v0 ? c[0] * sc0 : -INFINITY;
+      s[mt][1] = v0 ? c[1] * sc0 : -INFINITY;
+      s[mt][2] = v1 ? c[2] * sc1 : -INFINITY;
+      s[mt][3] = v1 ? c[3] * sc1 : -INFINITY;
+    }
+
+    // ---- online softmax per head (the 8 lanes of a t share their heads) ----
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float mx = fmaxf(fmaxf(s[0][h], s[0][h + 2]), fmaxf(s[1][h], s[1][h + 2]));
+#pragma unroll
+      for (int o = 4; o < 32; o <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+      const float m_new = fmaxf(w.m[h], mx);  // finite: key 0 of the step is valid
+      const float corr = expf(w.m[h] - m_new);
+      w.m[h] = m_new;
+      float sum = 0.0f;
+#pragma unroll
+      for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+        for (int e = h; e < 4; e += 2) {
+          s[mt][e] = expf(s[mt][e] - m_new);  // −inf (invalid key) → 0
+          sum += s[mt][e];
+        }
+      w.l[h] = w.l[h] * corr + sum;
+#pragma unroll
+      for (int i = 0; i < kSteps; ++i) w.o[i][h] *= corr, w.o[i][h + 2] *= corr;
+    }
+    // Weights p·scale_v as f16 [head][key] for the B fragments of the value mma.
+#pragma unroll
+    for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+      for (int hi = 0; hi < 2; ++hi) {
+        const int key = 16 * mt + g + 8 * hi;
+        const float sv = key < n_t ? half_bits_to_float(*reinterpret_cast<const uint16_t*>(vbuf + voff + key * v_stride)) : 0.0f;
+#pragma unroll
+        for (int h = 0; h < 2; ++h) pw[(2 * t + h) * 32 + key] = __half_as_ushort(__float2half_rn(s[mt][2 * hi + h] * sv));
+      }
+    __syncwarp();
+
+    // ---- Oᵀ += Vᵀ · Pᵀ: k-step kq = keys 16·kq .. + 15; lane keys 16·kq + 2t (+1, +8, +9) ----
+#pragma unroll
+    for (int kq = 0; kq < 2; ++kq) {
+      const int ka = 16 * kq + 2 * t;
+      const uint32_t b0 = *reinterpret_cast<const uint32_t*>(pw + g * 32 + ka);
+      const uint32_t b1 = *reinterpret_cast<const uint32_t*>(pw + g * 32 + ka + 8);
+      uint32_t wa[kVWords], wb[kVWords], wa8[kVWords], wb8[kVWords];
+      const int run = 2 + (D / 16) * g;
+      code_words(vbuf, voff + ka * v_stride + run, wa);
+      code_words(vbuf, voff + (ka + 1) * v_stride + run, wb);
+      code_words(vbuf, voff + (ka + 8) * v_stride + run, wa8);
+      code_words(vbuf, voff + (ka + 9) * v_stride + run, wb8);
+#pragma unroll
+      for (int i = 0; i < kSteps; ++i) {  // byte i of each key's run: rows (d/8)·g + 2i, + 1 of tile i
+        const uint32_t pa = code_pair(lut_lane, wa[i / 4], i % 4), pb = code_pair(lut_lane, wb[i / 4], i % 4);
+        const uint32_t pa8 = code_pair(lut_lane, wa8[i / 4], i % 4), pb8 = code_pair(lut_lane, wb8[i / 4], i % 4);
+        const uint32_t a[4] = {__byte_perm(pa, pb, 0x5410), __byte_perm(pa, pb, 0x7632), __byte_perm(pa8, pb8, 0x5410),
+                               __byte_perm(pa8, pb8, 0x7632)};
+        mma_16816(w.o[i], a, b0, b1);
+      }
+    }
+    __syncwarp();  // this step's buffers and weights may be rewritten from now on
+  }
+  ring.drain();
+#pragma unroll
+  for (int h = 0; h < 2; ++h)
+#pragma unroll
+    for (int o = 4; o < 32; o <<= 1) w.l[h] += __shfl_xor_sync(0xffffffffu, w.l[h], o);
 }
 
 // LPK lanes per key, NCH chunks of 8 elements per lane (d ≤ 8·LPK·NCH), GM query heads per block;
@@ -394,13 +614,20 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
   float* const wt_w = l_w + kAttnWarps * GM;            // [warps][GM] merge weights
   float* const m_tot = wt_w + kAttnWarps * GM;          // [GM]
   float* const l_tot = m_tot + GM;                      // [GM]
-  float* const q_sh = ck + 64 + 128;                    // [GM][d]: query, later the rotated-back output
+  uint32_t* const lut = reinterpret_cast<uint32_t*>(ck + 64 + 128);  // [256 · kMmaLutCopies] (plan.lut bytes)
+  float* const q_sh = ck + 64 + 128 + plan.lut / 4;    // [GM][d]: query, later the rotated-back output
   float* const wsh = q_sh + GM * d;                     // [warps][32][GM]: a step's value weights
   uint8_t* const region = smem + plan.fixed;
   float* const merge = reinterpret_cast<float*>(region);  // [warps][GM][d] after the key loop
 
   load_centroids<KT>(a.tables, ck);
   load_centroids<VT>(a.tables, cv);
+  // The compressed segment on tensor cores (attend_warp_mma): turbo_kv_4b K and V, d = 8·LPK ∈ {64, 128}.
+  constexpr bool kMmaKernel = attention_mma_types(KT, VT) && NCH == 1 && (LPK == 8 || LPK == 16) && GM <= 8;
+  const bool use_mma = kMmaKernel && a.mma && d == 8 * LPK && int(blockIdx.y) < a.splits_main;
+  if constexpr (kMmaKernel) {
+    if (plan.lut > 0) fill_code_pairs(a.tables, lut);
+  }
   const float scale = 1.0f / sqrtf(float(d));
   const int pos = n_keys - 1;
   // Each warp readies its own query heads g = warp, warp + 4, ...: load, RoPE (fused token write), scale,
@@ -462,8 +689,15 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
                        reinterpret_cast<int*>(x + d), reinterpret_cast<uint8_t*>(x + 2 * d), lane);
   }
   __syncthreads();  // queries ready, this token's K/V stored (visible to the block)
-  float q[NCH][GM][8];
-  {
+  // ---- the key loop, then each warp's m, l and accumulators to shared memory for the merge (the
+  // staging region becomes the merge buffer after a barrier) ----
+  float* const wsh_w = wsh + warp * kAttnStep * GM;
+  const AttnSeg ks_main{a.layer.k + size_t(h) * a.kv.n_ctx * a.kv.k_bytes, a.kv.k_bytes, 0};
+  const AttnSeg vs_main{a.layer.v + size_t(h) * a.kv.n_ctx * a.kv.v_bytes, a.kv.v_bytes, 0};
+  const AttnStage st_main{region, region + size_t(kAttnWarps) * plan.stages * plan.kcap, plan.kcap, plan.vcap,
+                          plan.stages, a.evict_kv ? l2_evict_first_policy() : 0};
+  auto cuda_core_path = [&]() {
+    float q[NCH][GM][8];
     const int c = lane % LPK;
 #pragma unroll
     for (int i = 0; i < NCH; ++i)
@@ -471,55 +705,82 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
       for (int g = 0; g < GM; ++g)
 #pragma unroll
         for (int e = 0; e < 8; ++e) q[i][g][e] = c + LPK * i < d8 ? q_sh[g * d + 8 * (c + LPK * i) + e] : 0.0f;
-  }
-  AttnWarpState<GM, NCH> w;
-#pragma unroll
-  for (int g = 0; g < GM; ++g) {
-    w.m[g] = -INFINITY;
-    w.l[g] = 0.0f;
-#pragma unroll
-    for (int i = 0; i < NCH; ++i)
-#pragma unroll
-      for (int e = 0; e < 8; ++e) w.acc[i][g][e] = 0.0f;
-  }
-
-  float* const wsh_w = wsh + warp * kAttnStep * GM;
-  if (begin < end) {
-    if (in_window) {
-      const size_t head_off = size_t(h) * a.kv.ring_slots * 2 * d;
-      const AttnSeg ks{a.layer.k_win + head_off, 2 * size_t(d), a.kv.ring_slots};
-      const AttnSeg vs{a.layer.v_win + head_off, 2 * size_t(d), a.kv.ring_slots};
-      const AttnStage none{nullptr, nullptr, 0, 0, 0, 0};
-      attend_warp<KvType::F16, KvType::F16, false, false, LPK, NCH, GM>(ks, vs, begin, end, d8, none, ck, cv, wsh_w, q, w);
-    } else {
-      const AttnSeg ks{a.layer.k + size_t(h) * a.kv.n_ctx * a.kv.k_bytes, a.kv.k_bytes, 0};
-      const AttnSeg vs{a.layer.v + size_t(h) * a.kv.n_ctx * a.kv.v_bytes, a.kv.v_bytes, 0};
-      const AttnStage st{region, region + size_t(kAttnWarps) * plan.stages * plan.kcap, plan.kcap, plan.vcap,
-                         plan.stages, a.evict_kv ? l2_evict_first_policy() : 0};
-      attend_warp<KT, VT, kv_is_turbo(KT), kv_is_turbo(VT), LPK, NCH, GM>(ks, vs, begin, end, d8, st, ck, cv, wsh_w, q, w);
-    }
-  }
-
-  // ---- merge the 4 warps (the staging region becomes the merge buffer) ----
-  __syncthreads();
-  if (lane < LPK) {
-#pragma unroll
-    for (int i = 0; i < NCH; ++i) {
-      const int j8 = lane + LPK * i;
-      if (j8 < d8) {
-#pragma unroll
-        for (int g = 0; g < GM; ++g)
-#pragma unroll
-          for (int e = 0; e < 8; ++e) merge[(warp * GM + g) * d + 8 * j8 + e] = w.acc[i][g][e];
-      }
-    }
-  }
-  if (lane == 0) {
+    AttnWarpState<GM, NCH> w;
 #pragma unroll
     for (int g = 0; g < GM; ++g) {
-      m_w[warp * GM + g] = w.m[g];
-      l_w[warp * GM + g] = w.l[g];
+      w.m[g] = -INFINITY;
+      w.l[g] = 0.0f;
+#pragma unroll
+      for (int i = 0; i < NCH; ++i)
+#pragma unroll
+        for (int e = 0; e < 8; ++e) w.acc[i][g][e] = 0.0f;
     }
+    if (begin < end) {
+      if (in_window) {
+        const size_t head_off = size_t(h) * a.kv.ring_slots * 2 * d;
+        const AttnSeg ks{a.layer.k_win + head_off, 2 * size_t(d), a.kv.ring_slots};
+        const AttnSeg vs{a.layer.v_win + head_off, 2 * size_t(d), a.kv.ring_slots};
+        const AttnStage none{nullptr, nullptr, 0, 0, 0, 0};
+        attend_warp<KvType::F16, KvType::F16, false, false, LPK, NCH, GM>(ks, vs, begin, end, d8, none, ck, cv, wsh_w, q, w);
+      } else {
+        attend_warp<KT, VT, kv_is_turbo(KT), kv_is_turbo(VT), LPK, NCH, GM>(ks_main, vs_main, begin, end, d8, st_main, ck,
+                                                                            cv, wsh_w, q, w);
+      }
+    }
+    __syncthreads();
+    if (lane < LPK) {
+#pragma unroll
+      for (int i = 0; i < NCH; ++i) {
+        const int j8 = lane + LPK * i;
+        if (j8 < d8) {
+#pragma unroll
+          for (int g = 0; g < GM; ++g)
+#pragma unroll
+            for (int e = 0; e < 8; ++e) merge[(warp * GM + g) * d + 8 * j8 + e] = w.acc[i][g][e];
+        }
+      }
+    }
+    if (lane == 0) {
+#pragma unroll
+      for (int g = 0; g < GM; ++g) {
+        m_w[warp * GM + g] = w.m[g];
+        l_w[warp * GM + g] = w.l[g];
+      }
+    }
+  };
+  if constexpr (kMmaKernel) {
+    if (use_mma) {
+      MmaWarpState<8 * LPK> wm;
+      attend_warp_mma<8 * LPK>(ks_main, vs_main, begin, end, st_main, reinterpret_cast<const uint8_t*>(lut),
+                               reinterpret_cast<uint16_t*>(wsh_w), q_sh, G, wm);
+      __syncthreads();
+      // Oᵀ fragments back to the element order (see attend_warp_mma).
+      const int g8 = lane >> 2, t = lane & 3;
+#pragma unroll
+      for (int i = 0; i < LPK / 2; ++i) {
+        const int row = LPK * g8 + 2 * i;
+#pragma unroll
+        for (int hh = 0; hh < 2; ++hh) {
+          if (2 * t + hh < GM) {
+            merge[(warp * GM + 2 * t + hh) * d + row] = wm.o[i][hh];
+            merge[(warp * GM + 2 * t + hh) * d + row + 1] = wm.o[i][hh + 2];
+          }
+        }
+      }
+      if (g8 == 0) {
+#pragma unroll
+        for (int hh = 0; hh < 2; ++hh) {
+          if (2 * t + hh < GM) {
+            m_w[warp * GM + 2 * t + hh] = wm.m[hh];
+            l_w[warp * GM + 2 * t + hh] = wm.l[hh];
+          }
+        }
+      }
+    } else {
+      cuda_core_path();
+    }
+  } else {
+    cuda_core_path();
   }
   __syncthreads();
   if (tid < G) {

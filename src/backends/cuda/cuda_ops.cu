@@ -99,6 +99,7 @@ CudaOps::CudaOps() {
   early_dependents_ = env_switch_on("KVANT_CUDA_EARLY_LAUNCH");
   early_matvec_ = env_switch_on("KVANT_CUDA_EARLY_MATVEC");
   per_head_attention_ = env_switch_on("KVANT_CUDA_ATTN_PER_HEAD");
+  mma_attention_ = env_switch_on("KVANT_CUDA_ATTN_MMA");
   // Tables: signs [kKvMaxHeadDim], then centroids and boundaries of 2..5 bits.
   std::vector<float> host(kKvMaxHeadDim, 0.0f);
   std::memcpy(host.data(), kv_rotation_signs(), sizeof(float) * kKvMaxHeadDim);

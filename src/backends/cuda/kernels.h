@@ -159,6 +159,9 @@ struct AttentionArgs {
   // Decode with one split per head on an f16 cache/window: one query head per block instead of a GQA
   // group (attention_block_heads); KVANT_CUDA_ATTN_PER_HEAD=0 turns it off (A/B).
   bool per_head_blocks = false;
+  // The compressed segment of a turbo_kv_4b K and V cache at head_dim 64 or 128 on tensor cores
+  // (attention_uses_mma); KVANT_CUDA_ATTN_MMA=0 keeps it on the CUDA-core loop (A/B).
+  bool mma = false;
 };
 // Floats of AttentionArgs::partial the launch needs.
 size_t attention_partial_floats(int n_rows, int n_head, int head_dim, int splits);
