@@ -59,16 +59,19 @@ __host__ __device__ inline int attention_stage_cap(size_t vec_bytes) {
   // the aligned-word code loads, rounded up to 16 bytes.
   return (kAttnStep * int(vec_bytes) + 15 + 8 + 15) / 16 * 16;
 }
-// Turbo K and V of the compressed segment are always staged (3 steps in flight when that stays under
-// 48 KiB, else 2; above 48 KiB, only for head_dim > 256, the launch raises the kernel's limit).
-__host__ __device__ inline AttnSmem attention_smem(KvType tk, size_t k_bytes, KvType tv, size_t v_bytes, int d, int gm) {
+// Turbo K and V of the compressed segment are always staged: `stages` buffers per warp when given
+// (AttentionArgs::stages), else 3 when that stays under 48 KiB, else 2 (above 48 KiB the launch raises
+// the kernel's limit).
+__host__ __device__ inline AttnSmem attention_smem(KvType tk, size_t k_bytes, KvType tv, size_t v_bytes, int d, int gm,
+                                                   int stages = 0) {
   AttnSmem p;
   p.lut = attention_uses_mma(tk, tv, d) ? kMmaLutBytes : 0;
   p.fixed = 4 * (64 + 128 + gm * d + kAttnWarps * kAttnStep * gm) + p.lut;
   const int merge = 4 * kAttnWarps * gm * d;
   p.kcap = kv_is_turbo(tk) ? attention_stage_cap(k_bytes) : 0;
   p.vcap = kv_is_turbo(tv) ? attention_stage_cap(v_bytes) : 0;
-  if (p.kcap + p.vcap > 0) p.stages = p.fixed + kAttnWarps * 3 * (p.kcap + p.vcap) <= 48 * 1024 ? 3 : 2;
+  if (p.kcap + p.vcap > 0)
+    p.stages = stages >= 2 ? stages : p.fixed + kAttnWarps * 3 * (p.kcap + p.vcap) <= 48 * 1024 ? 3 : 2;
   const int staging = kAttnWarps * p.stages * (p.kcap + p.vcap);
   const int token = 4 * 2 * 3 * d;  // the fused token write's scratch: two warps, 3·d floats each
   p.region = staging > merge ? staging : merge;
@@ -606,7 +609,7 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
   const size_t head0 = size_t(r) * a.n_head + size_t(h) * g_total + g0;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
 
-  const AttnSmem plan = attention_smem(KT, a.kv.k_bytes, VT, a.kv.v_bytes, d, GM);
+  const AttnSmem plan = attention_smem(KT, a.kv.k_bytes, VT, a.kv.v_bytes, d, GM, a.stages);
   float* const ck = reinterpret_cast<float*>(smem);    // [32]
   float* const cv = ck + 32;                            // [32]
   float* const m_w = cv + 32;                           // [warps][GM]

@@ -322,6 +322,7 @@ void CudaOps::emit_attention(const Op& op, bool graph_mode, const RopeKvArgs* to
   a.launch_dependents = early_dependents_;
   a.per_head_blocks = per_head_attention_;
   a.mma = mma_attention_;
+  a.stages = attention_stages_;
   if (window_only_kv(dk.cfg)) {
     // Every position the cache can hold stays in its f16 window ring, slot = position (ring_slots ==
     // n_ctx): attend it as the f16 cache the ring is, through the same path and splits as an f16 cache.

@@ -162,6 +162,7 @@ struct AttentionArgs {
   // The compressed segment of a turbo_kv_4b K and V cache at head_dim 64 or 128 on tensor cores
   // (attention_uses_mma); KVANT_CUDA_ATTN_MMA=0 keeps it on the CUDA-core loop (A/B).
   bool mma = false;
+  int stages = 0;  // staging buffers per warp (turbo halves); 0: attention_smem's rule. KVANT_CUDA_ATTN_STAGES
 };
 // Floats of AttentionArgs::partial the launch needs.
 size_t attention_partial_floats(int n_rows, int n_head, int head_dim, int splits);
