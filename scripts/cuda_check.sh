@@ -28,6 +28,9 @@ if [[ $mode == tests || $mode == all ]]; then
   ./$build/test_cuda_ops >"$out/test_ops.log" 2>&1
   grep -E "FAIL|passed|checked|device|SKIP|bench" "$out/test_ops.log" | head -60
   note "test_cuda_ops: $(tail -1 "$out/test_ops.log")"
+  # turbo_kv_4b K and V at d = 64 / 128 on the CUDA-core loop instead of tensor cores
+  KVANT_CUDA_ATTN_MMA=0 ./$build/test_cuda_ops >"$out/test_ops_nomma.log" 2>&1
+  note "test_cuda_ops KVANT_CUDA_ATTN_MMA=0: $(tail -1 "$out/test_ops_nomma.log")"
   ./$build/test_cuda_matvec >"$out/test_matvec.log" 2>&1
   grep -E "FAIL|GB/s" "$out/test_matvec.log" | head -20
   note "test_cuda_matvec: $(tail -1 "$out/test_matvec.log")"

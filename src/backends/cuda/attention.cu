@@ -4,6 +4,8 @@
 // With a single split the attention kernel writes the output itself and no combine is launched.
 #include "backends/cuda/attention.cuh"
 
+#include <algorithm>
+
 namespace kvant::cuda {
 
 // Defined in attention_k_*.cu.
@@ -18,8 +20,8 @@ extern template void launch_attention_k<KvType::TURBO_5B>(const AttentionArgs&, 
 
 namespace {
 
-// One block per (row, query head). Warp 0 finds the maximum and the split weights; then every thread
-// sums one output element over the splits (independent loads), main and window parts apart.
+// One block per (row, query head). Warp 0 finds the maximum and the split weights; then the threads sum
+// the output elements over the splits (several threads per element when d < 128), main and window apart.
 __global__ void attention_combine_kernel(AttentionArgs a) {
   if (a.launch_dependents) pdl_launch_dependents();
   pdl_prologue();
@@ -51,16 +53,33 @@ __global__ void attention_combine_kernel(AttentionArgs a) {
     if (lane == 0) l_sh = l;
   }
   __syncthreads();
-  for (int i = threadIdx.x; i < d; i += blockDim.x) {
+  // Element i's sums over the splits, `lanes` threads per element (each a stride of the splits, loads
+  // independent and unconditional: a split whose block saw no key has weight 0 and its partial, maybe
+  // stale, is selected away), then added up through shared memory.
+  const int lanes = max(1, int(blockDim.x) / d), sub = int(threadIdx.x) / d, i = int(threadIdx.x) % d;
+  float* const sums = x_win + d;  // [lanes][2][d]
+  if (sub < lanes) {
+    for (int e = i; e < d; e += int(blockDim.x)) {
+      float xm = 0.0f, xw = 0.0f;
+#pragma unroll 4
+      for (int s = sub; s < a.splits_main; s += lanes) {
+        const float v = parts[size_t(s) * (d + 2) + 2 + e];
+        xm += wt[s] != 0.0f ? wt[s] * v : 0.0f;
+      }
+      for (int s = a.splits_main + sub; s < n_parts; s += lanes) {
+        const float v = parts[size_t(s) * (d + 2) + 2 + e];
+        xw += wt[s] != 0.0f ? wt[s] * v : 0.0f;
+      }
+      sums[(sub * 2) * d + e] = xm;
+      sums[(sub * 2 + 1) * d + e] = xw;
+    }
+  }
+  __syncthreads();
+  for (int e = threadIdx.x; e < d; e += blockDim.x) {
     float xm = 0.0f, xw = 0.0f;
-    for (int s = 0; s < a.splits_main; ++s) {
-      if (wt[s] != 0.0f) xm += wt[s] * parts[size_t(s) * (d + 2) + 2 + i];
-    }
-    for (int s = a.splits_main; s < n_parts; ++s) {
-      if (wt[s] != 0.0f) xw += wt[s] * parts[size_t(s) * (d + 2) + 2 + i];
-    }
-    x_main[i] = xm;
-    x_win[i] = xw;
+    for (int k = 0; k < lanes; ++k) xm += sums[(2 * k) * d + e], xw += sums[(2 * k + 1) * d + e];
+    x_main[e] = xm;
+    x_win[e] = xw;
   }
   __syncthreads();
   if (a.kv.rotate_v) rotate_shared(x_main, d, a.tables.signs, true, threadIdx.x, blockDim.x, BlockSync{});
@@ -103,7 +122,8 @@ void launch_attention(const AttentionArgs& args, cudaStream_t stream) {
     case KvType::TURBO_5B: launch_attention_k<KvType::TURBO_5B>(a, grid, smem, stream); break;
   }
   if (n_parts > 1) {
-    launch_kernel(attention_combine_kernel, a.n_rows * a.n_head, 128, (n_parts + 2 * d) * sizeof(float), stream, a);
+    launch_kernel(attention_combine_kernel, a.n_rows * a.n_head, 128, (n_parts + 2 * d + 2 * std::max(1, 128 / d) * d) * sizeof(float),
+                  stream, a);
     KVANT_CUDA_LAUNCHED();
   }
 }

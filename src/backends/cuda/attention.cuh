@@ -43,7 +43,7 @@ __host__ __device__ constexpr bool attention_mma_types(KvType tk, KvType tv) {
 __host__ __device__ inline bool attention_uses_mma(KvType tk, KvType tv, int d) {
   return attention_mma_types(tk, tv) && (d == 64 || d == 128);
 }
-constexpr int kMmaLutCopies = 8;
+constexpr int kMmaLutCopies = 16, kMmaLutShift = 6;  // entry b of replica r: byte (b << 6) + 4r
 constexpr int kMmaLutBytes = 256 * kMmaLutCopies * 4;
 
 // Shared memory of one block: [centroids K, V: 64 floats][stats: 128][pair table: tensor-core launches]
@@ -411,8 +411,8 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
 // One warp and one 32-key step: Sᵀ[keys × 8 heads] = K·Qᵀ as 2 × d/16 mma.sync.m16n8k16 (f16 operands,
 // f32 accumulation; heads past the group are zero columns), the online softmax on the accumulator
 // fragments, then Oᵀ[d × 8] += Vᵀ·(p·scale_v)ᵀ as d/16 × 2 more. A byte of codes (two elements) becomes
-// the f16 pair an operand register holds with one shared load from a 256-entry pair table (8 replicas,
-// one per lane & 7, so that a warp's random lookups spread over the banks). The element order within an
+// the f16 pair an operand register holds with one shared load from a 256-entry pair table (16 replicas,
+// one per lane % 16, so that a warp's random lookups spread over the banks: at most 2 lanes per bank). The element order within an
 // mma k-step is free as long as K and Q agree, and Oᵀ's row order is undone when it is stored, so every
 // lane reads contiguous code bytes: K rows as runs of d/8 bytes (lane t of a row group: bytes
 // (d/8)·t ...), V rows as runs of d/16 bytes (lane group g: bytes (d/16)·g ...).
@@ -439,10 +439,12 @@ __device__ __forceinline__ void code_words(const uint8_t* buf, int off, uint32_t
 }
 // The f16 pair (low nibble's centroid, high nibble's) of byte j of w from this lane's table replica.
 __device__ __forceinline__ uint32_t code_pair(const uint8_t* lut_lane, uint32_t w, int j) {
-  const uint32_t off = (j == 0 ? w << 5 : w >> (8 * j - 5)) & 0x1FE0u;
+  static_assert(4 * kMmaLutCopies == 1 << kMmaLutShift);
+  const uint32_t off = (j == 0 ? w << kMmaLutShift : w >> (8 * j - kMmaLutShift)) & (0xFFu << kMmaLutShift);
   return *reinterpret_cast<const uint32_t*>(lut_lane + off);
 }
-// Fills the pair table: entry b, replica r at word 8·b + r = {centroid[b & 15], centroid[b >> 4]} in f16.
+// Fills the pair table: entry b, replica r at word kMmaLutCopies·b + r = {centroid[b & 15], centroid[b >> 4]}
+// in f16.
 __device__ inline void fill_code_pairs(const KvTables& t, uint32_t* lut) {
   const float* c = t.centroids[2];  // 4-bit codebook
   for (int i = threadIdx.x; i < 256 * kMmaLutCopies; i += blockDim.x) {
@@ -467,7 +469,7 @@ __device__ __forceinline__ void attend_warp_mma(const AttnSeg& ks, const AttnSeg
   constexpr int kKWords = D / 32, kVWords = (D / 16 + 3) / 4;
   const StepRing<true, true> ring(ks, vs, st, begin, end);
   const int lane = ring.lane, g = lane >> 2, t = lane & 3;
-  const uint8_t* const lut_lane = lut + 4 * (lane & 7);
+  const uint8_t* const lut_lane = lut + 4 * (lane % kMmaLutCopies);
   const int k_stride = int(ks.stride), v_stride = int(vs.stride);
   // Query fragments (B of K·Qᵀ): head g, elements (D/4)·t + 4s .. + 3 for k-step s.
   uint32_t qb[kSteps][2];
