@@ -47,9 +47,9 @@ constexpr int kMmaLutCopies = 16, kMmaLutShift = 6;  // entry b of replica r: by
 constexpr int kMmaLutBytes = 256 * kMmaLutCopies * 4;
 
 // Shared memory of one block: [centroids K, V: 64 floats][stats: 128][pair table: tensor-core launches]
-// [q or output: gm·d][value weights: warps·32·gm][region], the region holding either the per-warp staging buffers (key loop) or the warps'
-// accumulators (merge). The codebooks come first so that a lookup is one shared load at a constant
-// offset from the code's shifted bits.
+// [q or output: gm·d][value weights: warps·32·gm][region], the region holding either the per-warp staging
+// buffers (key loop) or the warps' accumulators (merge). The codebooks come first so that a lookup is one
+// shared load at a constant offset from the code's shifted bits.
 struct AttnSmem {
   int fixed = 0, kcap = 0, vcap = 0, stages = 0, region = 0, lut = 0;
   __host__ __device__ int bytes() const { return fixed + region; }
@@ -426,17 +426,6 @@ __device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
   const __half2 h = __floats2half2_rn(lo, hi);
   return *reinterpret_cast<const uint32_t*>(&h);
 }
-// N words of code bytes from the even byte offset off of a 16-byte aligned staging buffer.
-template <int N>
-__device__ __forceinline__ void code_words(const uint8_t* buf, int off, uint32_t (&w)[N]) {
-  const uint32_t* a = reinterpret_cast<const uint32_t*>(buf + (off & ~3));
-  const int sh = (off & 2) * 8;
-  uint32_t x[N + 1];
-#pragma unroll
-  for (int i = 0; i <= N; ++i) x[i] = a[i];
-#pragma unroll
-  for (int i = 0; i < N; ++i) w[i] = __funnelshift_r(x[i], x[i + 1], sh);
-}
 // The f16 pair (low nibble's centroid, high nibble's) of byte j of w from this lane's table replica.
 __device__ __forceinline__ uint32_t code_pair(const uint8_t* lut_lane, uint32_t w, int j) {
   static_assert(4 * kMmaLutCopies == 1 << kMmaLutShift);
@@ -501,8 +490,8 @@ __device__ __forceinline__ void attend_warp_mma(const AttnSeg& ks, const AttnSeg
     for (int mt = 0; mt < 2; ++mt) {
       const int k0 = 16 * mt + g, k1 = k0 + 8;
       uint32_t r0[kKWords], r1[kKWords];
-      code_words(kbuf, koff + k0 * k_stride + 2 + (D / 8) * t, r0);
-      code_words(kbuf, koff + k1 * k_stride + 2 + (D / 8) * t, r1);
+      words_a2(kbuf, koff + k0 * k_stride + 2 + (D / 8) * t, r0);
+      words_a2(kbuf, koff + k1 * k_stride + 2 + (D / 8) * t, r1);
       float c[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
       for (int ks_ = 0; ks_ < kSteps; ++ks_) {
@@ -561,10 +550,10 @@ __device__ __forceinline__ void attend_warp_mma(const AttnSeg& ks, const AttnSeg
       const uint32_t b1 = *reinterpret_cast<const uint32_t*>(pw + g * 32 + ka + 8);
       uint32_t wa[kVWords], wb[kVWords], wa8[kVWords], wb8[kVWords];
       const int run = 2 + (D / 16) * g;
-      code_words(vbuf, voff + ka * v_stride + run, wa);
-      code_words(vbuf, voff + (ka + 1) * v_stride + run, wb);
-      code_words(vbuf, voff + (ka + 8) * v_stride + run, wa8);
-      code_words(vbuf, voff + (ka + 9) * v_stride + run, wb8);
+      words_a2(vbuf, voff + ka * v_stride + run, wa);
+      words_a2(vbuf, voff + (ka + 1) * v_stride + run, wb);
+      words_a2(vbuf, voff + (ka + 8) * v_stride + run, wa8);
+      words_a2(vbuf, voff + (ka + 9) * v_stride + run, wb8);
 #pragma unroll
       for (int i = 0; i < kSteps; ++i) {  // byte i of each key's run: rows (d/8)·g + 2i, + 1 of tile i
         const uint32_t pa = code_pair(lut_lane, wa[i / 4], i % 4), pb = code_pair(lut_lane, wb[i / 4], i % 4);

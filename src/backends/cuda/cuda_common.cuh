@@ -126,6 +126,18 @@ __device__ __forceinline__ void store_half(uint8_t* p, float f) {
 __device__ __forceinline__ float bf16_bits_to_float(uint16_t b) { return __uint_as_float(uint32_t(b) << 16); }
 // Unaligned little-endian 16-bit load (blocks of 18/34/210 bytes leave fields 2-byte aligned at best).
 __device__ __forceinline__ uint16_t load_u16(const uint8_t* p) { return uint16_t(p[0] | (uint16_t(p[1]) << 8)); }
+// N little-endian words from byte offset o (o even) of shared s (s 4-byte aligned; up to 4 bytes past the
+// last word are read): N + 1 aligned loads and N funnel shifts.
+template <int N>
+__device__ __forceinline__ void words_a2(const uint8_t* s, int o, uint32_t (&w)[N]) {
+  const uint32_t* base = reinterpret_cast<const uint32_t*>(s + (o & ~3));
+  const int sh = (o & 2) * 8;
+  uint32_t a[N + 1];
+#pragma unroll
+  for (int i = 0; i <= N; ++i) a[i] = base[i];
+#pragma unroll
+  for (int i = 0; i < N; ++i) w[i] = __funnelshift_r(a[i], a[i + 1], sh);
+}
 
 // 16-byte load that bypasses L1 (weights and benchmark buffers are read once; L1 keeps what is reused).
 __device__ __forceinline__ uint4 ld_stream(const void* p) {

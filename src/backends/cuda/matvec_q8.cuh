@@ -24,17 +24,6 @@ __host__ __device__ constexpr int ring_stages(int nr) { return nr == 1 ? 3 : 2; 
 
 // ---- weight decoders: item `it` of a tile staged at s (16-byte aligned) -> int8x4 words + scales ----
 
-// N little-endian words from byte offset o (o even) of shared s: aligned loads and funnel shifts.
-template <int N>
-__device__ __forceinline__ void words_a2(const uint8_t* s, int o, uint32_t (&w)[N]) {
-  const uint32_t* base = reinterpret_cast<const uint32_t*>(s + (o & ~3));
-  const int sh = (o & 2) * 8;
-  uint32_t a[N + 1];
-#pragma unroll
-  for (int i = 0; i <= N; ++i) a[i] = base[i];
-#pragma unroll
-  for (int i = 0; i < N; ++i) w[i] = __funnelshift_r(a[i], a[i + 1], sh);
-}
 template <int N>
 __device__ __forceinline__ void words_a16(const uint8_t* s, int o, uint32_t (&w)[N]) {
   static_assert(N % 4 == 0);
