@@ -122,8 +122,8 @@ void launch_attention(const AttentionArgs& args, cudaStream_t stream) {
     case KvType::TURBO_5B: launch_attention_k<KvType::TURBO_5B>(a, grid, smem, stream); break;
   }
   if (n_parts > 1) {
-    launch_kernel(attention_combine_kernel, a.n_rows * a.n_head, 128, (n_parts + 2 * d + 2 * std::max(1, 128 / d) * d) * sizeof(float),
-                  stream, a);
+    const size_t floats = n_parts + 2 * d + 2 * std::max(1, 128 / d) * d;  // weights, x_main, x_win, sums
+    launch_kernel(attention_combine_kernel, a.n_rows * a.n_head, 128, floats * sizeof(float), stream, a);
     KVANT_CUDA_LAUNCHED();
   }
 }

@@ -3,14 +3,17 @@
 // in attention_k_*.cu. A block (4 warps) handles one (query row, KV head, group chunk, split); each warp
 // walks its own 32-key steps with its own online softmax (no block barriers in the key loop):
 //  - score: LPK lanes per key, each holding 8 query elements per head in registers, decode 8 cached
-//    elements once for the whole group; the LPK partial dots are reduced with shuffles so that every
-//    lane ends up owning the score of one key of the step (turbo: the per-vector scale is applied once);
+//    elements once for the whole group; the LPK partial dots meet in one reduce-scatter tree so that
+//    every lane ends up owning the score of one key of the step (turbo: the per-vector scale is applied
+//    once);
 //  - Σ p·v: the same LPK lanes per key decode 8 elements of V and add weight·value (turbo: weight =
-//    p·scale times the centroid), the weight fetched from the owning lane with one shuffle.
+//    p·scale times the centroid), the weights published by their owners in shared memory.
 // Turbo K/V of the compressed segment are staged per warp in shared memory with cp.async (2–3 steps in
-// flight); other types and the f16 window are read directly (coalesced 16-byte chunks). The 4 warps are
-// merged in shared memory; a block that covers the whole context (one split) writes the normalised
-// output itself, rotating V back, otherwise partials (m, l, acc) go to the combine kernel in attention.cu.
+// flight); other types and the f16 window are read directly (coalesced 16-byte chunks). turbo_kv_4b K
+// and V at head_dim 64/128 run their compressed segment on tensor cores instead (attend_warp_mma). The
+// 4 warps are merged in shared memory; a block that covers the whole context (one split) writes the
+// normalised output itself, rotating V back, otherwise partials (m, l, acc) go to the combine kernel in
+// attention.cu.
 #pragma once
 
 #include <cuda_pipeline.h>
@@ -412,10 +415,10 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
 // f32 accumulation; heads past the group are zero columns), the online softmax on the accumulator
 // fragments, then Oᵀ[d × 8] += Vᵀ·(p·scale_v)ᵀ as d/16 × 2 more. A byte of codes (two elements) becomes
 // the f16 pair an operand register holds with one shared load from a 256-entry pair table (16 replicas,
-// one per lane % 16, so that a warp's random lookups spread over the banks: at most 2 lanes per bank). The element order within an
-// mma k-step is free as long as K and Q agree, and Oᵀ's row order is undone when it is stored, so every
-// lane reads contiguous code bytes: K rows as runs of d/8 bytes (lane t of a row group: bytes
-// (d/8)·t ...), V rows as runs of d/16 bytes (lane group g: bytes (d/16)·g ...).
+// one per lane % 16, so that a warp's random lookups spread over the banks: at most 2 lanes per bank).
+// The element order within an mma k-step is free as long as K and Q agree, and Oᵀ's row order is undone
+// when it is stored, so every lane reads contiguous code bytes: K rows as runs of d/8 bytes (lane t of a
+// row group: bytes (d/8)·t ...), V rows as runs of d/16 bytes (lane group g: bytes (d/16)·g ...).
 
 __device__ __forceinline__ void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
   asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
@@ -440,6 +443,11 @@ __device__ inline void fill_code_pairs(const KvTables& t, uint32_t* lut) {
     const int b = i / kMmaLutCopies;
     lut[i] = pack_half2(c[b & 15], c[b >> 4]);
   }
+}
+
+// The f16 at the even byte offset off of a staging buffer (a turbo vector's scale), as a float.
+__device__ __forceinline__ float staged_half(const uint8_t* buf, int off) {
+  return half_bits_to_float(*reinterpret_cast<const uint16_t*>(buf + off));
 }
 
 template <int D>
@@ -501,8 +509,8 @@ __device__ __forceinline__ void attend_warp_mma(const AttnSeg& ks, const AttnSeg
         mma_16816(c, a, qb[ks_][0], qb[ks_][1]);
       }
       const bool v0 = k0 < n_t, v1 = k1 < n_t;
-      const float sc0 = v0 ? half_bits_to_float(*reinterpret_cast<const uint16_t*>(kbuf + koff + k0 * k_stride)) : 0.0f;
-      const float sc1 = v1 ? half_bits_to_float(*reinterpret_cast<const uint16_t*>(kbuf + koff + k1 * k_stride)) : 0.0f;
+      const float sc0 = v0 ? staged_half(kbuf, koff + k0 * k_stride) : 0.0f;
+      const float sc1 = v1 ? staged_half(kbuf, koff + k1 * k_stride) : 0.0f;
       s[mt][0] = v0 ? c[0] * sc0 : -INFINITY;
       s[mt][1] = v0 ? c[1] * sc0 : -INFINITY;
       s[mt][2] = v1 ? c[2] * sc1 : -INFINITY;
@@ -536,9 +544,11 @@ __device__ __forceinline__ void attend_warp_mma(const AttnSeg& ks, const AttnSeg
 #pragma unroll
       for (int hi = 0; hi < 2; ++hi) {
         const int key = 16 * mt + g + 8 * hi;
-        const float sv = key < n_t ? half_bits_to_float(*reinterpret_cast<const uint16_t*>(vbuf + voff + key * v_stride)) : 0.0f;
+        const float sv = key < n_t ? staged_half(vbuf, voff + key * v_stride) : 0.0f;
 #pragma unroll
-        for (int h = 0; h < 2; ++h) pw[(2 * t + h) * 32 + key] = __half_as_ushort(__float2half_rn(s[mt][2 * hi + h] * sv));
+        for (int h = 0; h < 2; ++h) {
+          pw[(2 * t + h) * 32 + key] = __half_as_ushort(__float2half_rn(s[mt][2 * hi + h] * sv));
+        }
       }
     __syncwarp();
 
@@ -715,10 +725,11 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
         const AttnSeg ks{a.layer.k_win + head_off, 2 * size_t(d), a.kv.ring_slots};
         const AttnSeg vs{a.layer.v_win + head_off, 2 * size_t(d), a.kv.ring_slots};
         const AttnStage none{nullptr, nullptr, 0, 0, 0, 0};
-        attend_warp<KvType::F16, KvType::F16, false, false, LPK, NCH, GM>(ks, vs, begin, end, d8, none, ck, cv, wsh_w, q, w);
+        attend_warp<KvType::F16, KvType::F16, false, false, LPK, NCH, GM>(ks, vs, begin, end, d8, none, ck, cv, wsh_w, q,
+                                                                          w);
       } else {
-        attend_warp<KT, VT, kv_is_turbo(KT), kv_is_turbo(VT), LPK, NCH, GM>(ks_main, vs_main, begin, end, d8, st_main, ck,
-                                                                            cv, wsh_w, q, w);
+        attend_warp<KT, VT, kv_is_turbo(KT), kv_is_turbo(VT), LPK, NCH, GM>(ks_main, vs_main, begin, end, d8, st_main,
+                                                                            ck, cv, wsh_w, q, w);
       }
     }
     __syncthreads();

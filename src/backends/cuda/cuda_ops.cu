@@ -100,7 +100,8 @@ CudaOps::CudaOps() {
   early_matvec_ = env_switch_on("KVANT_CUDA_EARLY_MATVEC");
   per_head_attention_ = env_switch_on("KVANT_CUDA_ATTN_PER_HEAD");
   mma_attention_ = env_switch_on("KVANT_CUDA_ATTN_MMA");
-  if (const char* s = std::getenv("KVANT_CUDA_ATTN_STAGES"); s != nullptr && *s != 0) attention_stages_ = std::clamp(std::atoi(s), 2, 8);
+  if (const char* s = std::getenv("KVANT_CUDA_ATTN_STAGES"); s != nullptr && *s != 0)
+    attention_stages_ = std::clamp(std::atoi(s), 2, 8);
   // Tables: signs [kKvMaxHeadDim], then centroids and boundaries of 2..5 bits.
   std::vector<float> host(kKvMaxHeadDim, 0.0f);
   std::memcpy(host.data(), kv_rotation_signs(), sizeof(float) * kKvMaxHeadDim);
