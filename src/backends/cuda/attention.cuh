@@ -64,11 +64,11 @@ __host__ __device__ inline int attention_stage_cap(size_t vec_bytes) {
 }
 // Turbo K and V of the compressed segment are always staged: `stages` buffers per warp when given
 // (AttentionArgs::stages), else 3 when that stays under 48 KiB, else 2 (above 48 KiB the launch raises
-// the kernel's limit).
+// the kernel's limit). mma: AttentionArgs::mma (the pair table only where the tensor-core path runs).
 __host__ __device__ inline AttnSmem attention_smem(KvType tk, size_t k_bytes, KvType tv, size_t v_bytes, int d, int gm,
-                                                   int stages = 0) {
+                                                   int stages = 0, bool mma = false) {
   AttnSmem p;
-  p.lut = attention_uses_mma(tk, tv, d) ? kMmaLutBytes : 0;
+  p.lut = mma && attention_uses_mma(tk, tv, d) ? kMmaLutBytes : 0;
   p.fixed = 4 * (64 + 128 + gm * d + kAttnWarps * kAttnStep * gm) + p.lut;
   const int merge = 4 * kAttnWarps * gm * d;
   p.kcap = kv_is_turbo(tk) ? attention_stage_cap(k_bytes) : 0;
@@ -610,7 +610,7 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
   const size_t head0 = size_t(r) * a.n_head + size_t(h) * g_total + g0;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
 
-  const AttnSmem plan = attention_smem(KT, a.kv.k_bytes, VT, a.kv.v_bytes, d, GM, a.stages);
+  const AttnSmem plan = attention_smem(KT, a.kv.k_bytes, VT, a.kv.v_bytes, d, GM, a.stages, a.mma);
   float* const ck = reinterpret_cast<float*>(smem);    // [32]
   float* const cv = ck + 32;                            // [32]
   float* const m_w = cv + 32;                           // [warps][GM]
@@ -628,10 +628,8 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
   load_centroids<VT>(a.tables, cv);
   // The compressed segment on tensor cores (attend_warp_mma): turbo_kv_4b K and V, d = 8·LPK ∈ {64, 128}.
   constexpr bool kMmaKernel = attention_mma_types(KT, VT) && NCH == 1 && (LPK == 8 || LPK == 16) && GM <= 8;
-  const bool use_mma = kMmaKernel && a.mma && d == 8 * LPK && int(blockIdx.y) < a.splits_main;
-  if constexpr (kMmaKernel) {
-    if (plan.lut > 0) fill_code_pairs(a.tables, lut);
-  }
+  const bool use_mma = kMmaKernel && plan.lut > 0 && d == 8 * LPK && int(blockIdx.y) < a.splits_main;
+  if (use_mma) fill_code_pairs(a.tables, lut);
   const float scale = 1.0f / sqrtf(float(d));
   const int pos = n_keys - 1;
   // Each warp readies its own query heads g = warp, warp + 4, ...: load, RoPE (fused token write), scale,
