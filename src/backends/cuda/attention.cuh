@@ -472,8 +472,8 @@ __device__ __forceinline__ void attend_warp_mma(const AttnSeg& ks, const AttnSeg
   uint32_t qb[kSteps][2];
 #pragma unroll
   for (int s = 0; s < kSteps; ++s) {
-    const float* qr = q_sh + g * D + (D / 4) * t + 4 * s;
-    const bool on = g < G;
+    const bool on = g < G;  // columns past the group are zero (q_sh holds GM ≤ 8 heads)
+    const float* qr = q_sh + (on ? g : 0) * D + (D / 4) * t + 4 * s;
     qb[s][0] = pack_half2(on ? qr[0] : 0.0f, on ? qr[1] : 0.0f);
     qb[s][1] = pack_half2(on ? qr[2] : 0.0f, on ? qr[3] : 0.0f);
   }
