@@ -19,7 +19,6 @@
 #include <cuda_pipeline.h>
 
 #include "backends/cuda/kv_device.cuh"
-#include "backends/cuda/l2_prefetch.cuh"
 
 namespace kvant::cuda {
 
@@ -588,8 +587,6 @@ __device__ __forceinline__ void attend_warp_mma(const AttnSeg& ks, const AttnSeg
 template <KvType KT, KvType VT, int LPK, int NCH, int GM>
 __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) attention_kernel(AttentionArgs a) {
   if (a.launch_dependents) pdl_launch_dependents();
-  if (threadIdx.x / 32 == kAttnWarps - 1)
-    issue_l2_prefetch(a.next, blockIdx.x + gridDim.x * blockIdx.y, gridDim.x * gridDim.y, threadIdx.x % 32);
   pdl_prologue();
   extern __shared__ __align__(16) uint8_t smem[];
   const int d = a.kv.head_dim, d8 = d / 8, n_kv = a.kv.n_head_kv;

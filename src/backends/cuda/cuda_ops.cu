@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "backends/cuda/cuda_backend.h"
@@ -103,10 +102,6 @@ CudaOps::CudaOps() {
   mma_attention_ = env_switch_on("KVANT_CUDA_ATTN_MMA");
   if (const char* s = std::getenv("KVANT_CUDA_ATTN_STAGES"); s != nullptr && *s != 0)
     attention_stages_ = std::clamp(std::atoi(s), 2, 8);
-  if (const char* s = std::getenv("KVANT_CUDA_L2_PREFETCH_MB"); s != nullptr && *s != 0)
-    l2_prefetch_bytes_ = size_t(std::clamp(std::atoi(s), 0, 1024)) << 20;
-  if (const char* s = std::getenv("KVANT_CUDA_L2_PREFETCH_AT"); s != nullptr)
-    l2_prefetch_at_end_ = std::string_view(s) == "end";
   // Tables: signs [kKvMaxHeadDim], then centroids and boundaries of 2..5 bits.
   std::vector<float> host(kKvMaxHeadDim, 0.0f);
   std::memcpy(host.data(), kv_rotation_signs(), sizeof(float) * kKvMaxHeadDim);

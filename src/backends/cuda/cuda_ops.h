@@ -85,14 +85,12 @@ class CudaOps final : public Ops {
   void prepare(const std::vector<Op>& ops, bool graph_mode);  // uploads/allocations
   void execute(const std::vector<Op>& ops, bool graph_mode);                  // kernel launches
   size_t emit_matmuls(const std::vector<Op>& ops, size_t first, const Op* norm);
-  size_t group_matmuls(const std::vector<Op>& ops, size_t first, MatvecArgs& a);
-  L2Prefetch next_weights(const std::vector<Op>& ops, size_t from);
   RopeKvArgs rope_kv_args(const Op* rope_q, const Op* rope_k, const Op* kv);
   void emit_rope_kv(const Op* rope_q, const Op* rope_k, const Op* kv);
   // Whether ops[i..i+3] (rope q, rope k, kv_write, attention) run as one attention launch.
   bool token_write_fuses(const std::vector<Op>& ops, size_t i, const RopeKvArgs& a) const;
   void fork_staged_encode(const Op& kv_write, const RopeKvArgs& a);
-  void emit_attention(const std::vector<Op>& ops, size_t at, bool graph_mode, const RopeKvArgs* token = nullptr);
+  void emit_attention(const Op& op, bool graph_mode, const RopeKvArgs* token = nullptr);
   void upload_ids(const int32_t* tokens, const int32_t* positions, int n);
   uint64_t signature(const std::vector<Op>& ops) const;
   void run_immediately(const Op& op);
@@ -124,11 +122,6 @@ class CudaOps final : public Ops {
   bool per_head_attention_ = true;  // AttentionArgs::per_head_blocks; KVANT_CUDA_ATTN_PER_HEAD=0 (A/B)
   bool mma_attention_ = true;       // AttentionArgs::mma; KVANT_CUDA_ATTN_MMA=0 (A/B)
   int attention_stages_ = 0;        // AttentionArgs::stages; KVANT_CUDA_ATTN_STAGES=N (2..8, A/B)
-  // Decode kernels prefetch up to this many bytes of the next matvec's weights into the L2 (L2Prefetch;
-  // KVANT_CUDA_L2_PREFETCH_MB=N, 0 = off), a matvec at its start or, with KVANT_CUDA_L2_PREFETCH_AT=end,
-  // once its warp 0 has issued its last tile (A/B).
-  size_t l2_prefetch_bytes_ = size_t(16) << 20;
-  bool l2_prefetch_at_end_ = false;
   std::vector<DeviceBuffer> activations_;
   GemmScratch gemm_scratch_;  // the large-batch prefill GEMM's f16 operands
   std::unordered_map<const void*, DeviceWeight> weights_;

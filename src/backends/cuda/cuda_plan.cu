@@ -123,7 +123,7 @@ void CudaOps::execute(const std::vector<Op>& ops, bool graph_mode) {
             next->n_rows == op.n_rows && next2->n_rows == op.n_rows && next->ids == op.ids && next2->ids == op.ids) {
           const RopeKvArgs a = rope_kv_args(&op, next, next2);
           if (i + 3 < ops.size() && token_write_fuses(ops, i, a)) {
-            emit_attention(ops, i + 3, graph_mode, &a);
+            emit_attention(ops[i + 3], graph_mode, &a);
             i += 4;
           } else {
             launch_rope_kv(a, stream_);
@@ -141,7 +141,7 @@ void CudaOps::execute(const std::vector<Op>& ops, bool graph_mode) {
         break;
       }
       case OpKind::KvWrite: emit_rope_kv(nullptr, nullptr, &op); ++i; break;
-      case OpKind::Attention: emit_attention(ops, i, graph_mode); ++i; break;
+      case OpKind::Attention: emit_attention(op, graph_mode); ++i; break;
       case OpKind::SwiGlu: launch_swiglu(op.a, op.b, op.n, op.out, stream_); ++i; break;
       case OpKind::Add: launch_add(op.out, op.a, op.n, stream_); ++i; break;
     }
@@ -160,20 +160,10 @@ size_t CudaOps::emit_matmuls(const std::vector<Op>& ops, size_t first, const Op*
     a.norm_w = reinterpret_cast<const float*>(weight(norm->w).data);
     a.eps = norm->eps;
   }
-  a.evict_first = a.n_rows == 1 && evict_weights_;
-  a.launch_dependents = a.n_rows == 1 && early_matvec_;
-  const size_t consumed = group_matmuls(ops, first, a);
-  a.next = next_weights(ops, first + consumed);
-  launch_matvec(a, stream_);
-  return consumed;
-}
-
-// Puts the matmul at ops[first] and what fuses with it into a (weights, outputs, epilogue) without
-// launching; returns the ops they cover.
-size_t CudaOps::group_matmuls(const std::vector<Op>& ops, size_t first, MatvecArgs& a) {
-  const Op& m0 = ops[first];
   a.w[0] = weight(m0.w);
   a.y[0] = m0.out;
+  a.evict_first = a.n_rows == 1 && evict_weights_;
+  a.launch_dependents = a.n_rows == 1 && early_matvec_;
   const Op* m1 = first + 1 < ops.size() ? &ops[first + 1] : nullptr;
   const bool same_input = m1 && m1->kind == OpKind::Matmul && m1->a == m0.a && m1->n_rows == m0.n_rows;
   // gate, up + swiglu
@@ -188,17 +178,18 @@ size_t CudaOps::group_matmuls(const std::vector<Op>& ops, size_t first, MatvecAr
       a.w[1] = w1;
       a.y[0] = sw.out;
       a.epilogue = MatvecEpilogue::SwiGlu;
+      launch_matvec(a, stream_);
       return 3;
     }
   }
   // matmul + residual add
   if (first + 1 < ops.size()) {
     const Op& add = ops[first + 1];
-    const float* x = a.x != nullptr ? a.x : m0.a;
     if (add.kind == OpKind::Add && add.a == m0.out && add.n == int64_t(m0.n_rows) * a.w[0].n_out &&
-        add.out != x && add.out != m0.a && !read_later(ops, first + 2, m0.out, matmul_out_bytes(m0))) {
+        add.out != a.x && add.out != m0.a && !read_later(ops, first + 2, m0.out, matmul_out_bytes(m0))) {
       a.y[0] = add.out;
       a.epilogue = MatvecEpilogue::AddInto;
+      launch_matvec(a, stream_);
       return 2;
     }
   }
@@ -214,38 +205,8 @@ size_t CudaOps::group_matmuls(const std::vector<Op>& ops, size_t first, MatvecAr
     ++count;
   }
   a.n_w = int(count);
+  launch_matvec(a, stream_);
   return count;
-}
-
-// The L2 prefetch for a decode kernel emitted before ops[from]: the leading rows of the next matvec's
-// weights (group_matmuls on a copy), assuming one block per SM (the wide int8 decode kernel), at most
-// l2_prefetch_bytes_ in all.
-L2Prefetch CudaOps::next_weights(const std::vector<Op>& ops, size_t from) {
-  L2Prefetch p;
-  size_t j = from;
-  while (j < ops.size() && ops[j].kind != OpKind::Matmul) ++j;
-  if (l2_prefetch_bytes_ == 0 || j == ops.size() || ops[j].n_rows != 1) return p;
-  MatvecArgs next;
-  group_matmuls(ops, j, next);
-  const size_t row_bytes = next.w[0].row_bytes;
-  bool aligned = row_bytes % 16 == 0;
-  for (int k = 0; k < next.n_w; ++k) aligned = aligned && reinterpret_cast<uintptr_t>(next.w[k].data) % 16 == 0;
-  if (!aligned) return p;
-  p.swiglu = next.epilogue == MatvecEpilogue::SwiGlu;
-  int total = 0;
-  for (int k = 0; k < next.n_w; ++k) {
-    p.data[k] = next.w[k].data;
-    p.n_out[k] = next.w[k].n_out;
-    total += next.w[k].n_out;
-  }
-  if (p.swiglu) total = next.w[0].n_out;
-  p.row_bytes = uint32_t(row_bytes);
-  p.blocks = std::min(total, device_sm_count());
-  const size_t share_bytes = size_t(p.blocks) * row_bytes * (p.swiglu ? 2 : 1);
-  p.rows = int(std::min<size_t>(l2_prefetch_bytes_ / share_bytes, size_t(ceil_div(total, p.blocks))));
-  p.at_end = l2_prefetch_at_end_;
-  if (p.rows > 0) p.n_w = next.n_w;
-  return p;
 }
 
 RopeKvArgs CudaOps::rope_kv_args(const Op* rope_q, const Op* rope_k, const Op* kvw) {
@@ -344,8 +305,7 @@ void CudaOps::join_side() {
   side_pending_ = false;
 }
 
-void CudaOps::emit_attention(const std::vector<Op>& ops, size_t at, bool graph_mode, const RopeKvArgs* token) {
-  const Op& op = ops[at];
+void CudaOps::emit_attention(const Op& op, bool graph_mode, const RopeKvArgs* token) {
   DeviceKv& dk = kv(*op.cache);
   AttentionArgs a;
   a.q = op.a;
@@ -363,7 +323,6 @@ void CudaOps::emit_attention(const std::vector<Op>& ops, size_t at, bool graph_m
   a.per_head_blocks = per_head_attention_;
   a.mma = mma_attention_;
   a.stages = attention_stages_;
-  if (op.n_rows == 1) a.next = next_weights(ops, at + 1);
   if (window_only_kv(dk.cfg)) {
     // Every position the cache can hold stays in its f16 window ring, slot = position (ring_slots ==
     // n_ctx): attend it as the f16 cache the ring is, through the same path and splits as an f16 cache.

@@ -26,22 +26,6 @@ struct DeviceMatrix {
 };
 
 enum class MatvecEpilogue { Store, AddInto, SwiGlu };
-
-// The leading rows of the next decode matvec's weights, which the kernel before it asks the L2 to fetch
-// (cp.async.bulk.prefetch.L2, l2_prefetch.cuh) so that the DRAM keeps streaming across the kernel
-// boundary (launch gap, a kernel's ramp and tail, a latency-bound attention). The next launch's blocks
-// each take an even share of its output rows (concatenated over its weights; SwiGlu: gate and up rows
-// together), read from the first: each share's first `rows` rows are prefetched. n_w = 0: nothing.
-struct L2Prefetch {
-  int n_w = 0;
-  const uint8_t* data[3] = {nullptr, nullptr, nullptr};
-  int n_out[3] = {0, 0, 0};
-  uint32_t row_bytes = 0;  // a multiple of 16, as every data pointer is aligned to 16
-  bool swiglu = false;
-  int blocks = 0;  // the next launch's blocks
-  int rows = 0;    // rows per block share to prefetch
-  bool at_end = false;  // matvec: once the block's warp 0 has issued its last tile (else at the start)
-};
 class GemmScratch;  // gemm_f16.h
 
 // y_k[r][j] = W_k[j] · xin[r] for k < n_w weights of equal type and n_in (one launch), where
@@ -61,7 +45,6 @@ struct MatvecArgs {
   // int8 decode kernels: each block lets the next kernel launch once its warp 0 has issued its last weight
   // tile (pdl_launch_dependents), so the next kernel's blocks take SMs as this one's blocks leave them.
   bool launch_dependents = false;
-  L2Prefetch next;  // decode: the next matvec's leading weight rows to bring into the L2
 };
 void launch_matvec(const MatvecArgs& a, cudaStream_t stream);
 
@@ -180,7 +163,6 @@ struct AttentionArgs {
   // (attention_uses_mma); KVANT_CUDA_ATTN_MMA=0 keeps it on the CUDA-core loop (A/B).
   bool mma = false;
   int stages = 0;  // staging buffers per warp (turbo halves); 0: attention_smem's rule. KVANT_CUDA_ATTN_STAGES
-  L2Prefetch next;  // decode: the output projection's leading weight rows to bring into the L2
 };
 // Floats of AttentionArgs::partial the launch needs.
 size_t attention_partial_floats(int n_rows, int n_head, int head_dim, int splits);

@@ -9,7 +9,6 @@
 #pragma once
 
 #include "backends/cuda/kernels.h"
-#include "backends/cuda/l2_prefetch.cuh"
 #include "backends/cuda/weight_formats.cuh"
 
 namespace kvant::cuda::q8 {
@@ -425,15 +424,11 @@ __global__ void __launch_bounds__(kW * 32, kW == kWarps ? (NR == 1 ? 3 : 2) : 1)
         }
       }
       ++issue_s;
-      if (warp == 0 && issue_s == n_steps) {
-        if (a.launch_dependents) pdl_launch_dependents();
-        if (a.next.at_end && blockIdx.y == 0) issue_l2_prefetch(a.next, blockIdx.x, gridDim.x, lane);
-      }
+      if (a.launch_dependents && warp == 0 && issue_s == n_steps) pdl_launch_dependents();
     }
     copy_commit();
   };
   for (int q = 0; q < kRing - 1; ++q) issue();
-  if (!a.next.at_end && warp == kW - 1 && blockIdx.y == 0) issue_l2_prefetch(a.next, blockIdx.x, gridDim.x, lane);
   pdl_prologue();
 
   const float* x = a.x + size_t(row0) * n_in;
