@@ -110,7 +110,7 @@ __device__ __forceinline__ void stage_warp(uint8_t* dst, const uint8_t* base, si
   const int n16 = int((a0 + size_t(n_t) * stride - s0 + 15) / 16);
   if (policy != 0) {
     const uint32_t d0 = uint32_t(__cvta_generic_to_shared(dst));
-    for (int i = lane; i < n16; i += 32) copy16_async_evict_first(d0 + 16 * i, s0 + 16 * i, policy);
+    for (int i = lane; i < n16; i += 32) copy16_async_hint(d0 + 16 * i, s0 + 16 * i, policy);
   } else {
     for (int i = lane; i < n16; i += 32) __pipeline_memcpy_async(dst + 16 * i, s0 + 16 * i, 16);
   }
@@ -191,13 +191,15 @@ __device__ __forceinline__ void load_centroids(const KvTables& t, float* dst) {
 }
 
 // One warp's 32-key steps of [begin, end) (steps warp, warp + 4, ...) and, for the staged halves, its
-// ring of `stages` staging buffers filled with cp.async S − 1 steps ahead.
+// ring of `stages` staging buffers filled with cp.async S − 1 steps ahead. arrive(j) is called for
+// j = 0, 1, ... in turn; it tracks step j's buffer (j mod S) by counting instead of dividing.
 template <bool kSK, bool kSV>
 struct StepRing {
   static constexpr bool kStaged = kSK || kSV;
   const AttnSeg &ks, &vs;
   const AttnStage& st;
   int begin, end, warp, lane, n_my, S;
+  int slot = -1;  // buffer of the step arrive() readied last
   uint8_t *kw, *vw;
   __device__ StepRing(const AttnSeg& k, const AttnSeg& v, const AttnStage& stage, int b, int e)
       : ks(k), vs(v), st(stage), begin(b), end(e) {
@@ -211,8 +213,7 @@ struct StepRing {
   }
   __device__ int t0(int j) const { return begin + kAttnStep * (warp + kAttnWarps * j); }
   __device__ int n_t(int j) const { return min(kAttnStep, end - t0(j)); }
-  __device__ void stage(int j) const {
-    const int b = j % S;
+  __device__ void stage(int j, int b) const {
     if constexpr (kSK) stage_warp(kw + b * st.kcap, ks.base, ks.stride, t0(j), n_t(j), lane, st.policy);
     if constexpr (kSV) stage_warp(vw + b * st.vcap, vs.base, vs.stride, t0(j), n_t(j), lane, st.policy);
   }
@@ -220,16 +221,17 @@ struct StepRing {
   __device__ void prime() const {
     if constexpr (kStaged) {
       for (int j = 0; j + 1 < S; ++j) {
-        if (j < n_my) stage(j);
+        if (j < n_my) stage(j, j);
         __pipeline_commit();
       }
     }
   }
   // At step j: refill the buffer step j − 1 used (the caller ends each step with __syncwarp), then wait
   // for step j's copies.
-  __device__ void arrive(int j) const {
+  __device__ void arrive(int j) {
+    slot = slot + 1 == S ? 0 : slot + 1;
     if constexpr (kStaged) {
-      if (j + S - 1 < n_my) stage(j + S - 1);
+      if (j + S - 1 < n_my) stage(j + S - 1, slot == 0 ? S - 1 : slot - 1);
       __pipeline_commit();
       __pipeline_wait_prior(size_t(S - 1));
       __syncwarp();
@@ -238,9 +240,10 @@ struct StepRing {
   __device__ void drain() const {
     if constexpr (kStaged) __pipeline_wait_prior(0);
   }
-  // Step j's staged vectors: 16-byte aligned buffer and the byte offset of its first vector in it.
-  __device__ const uint8_t* kbuf(int j) const { return kw + (j % S) * st.kcap; }
-  __device__ const uint8_t* vbuf(int j) const { return vw + (j % S) * st.vcap; }
+  // The current step's staged vectors: 16-byte aligned buffer, and (koff, voff of step j) the byte offset of
+  // its first vector in it.
+  __device__ const uint8_t* kbuf() const { return kw + slot * st.kcap; }
+  __device__ const uint8_t* vbuf() const { return vw + slot * st.vcap; }
   __device__ int koff(int j) const { return stage_offset(ks.base, ks.stride, t0(j)); }
   __device__ int voff(int j) const { return stage_offset(vs.base, vs.stride, t0(j)); }
 };
@@ -274,7 +277,7 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
                                             const AttnStage& st, const float* ck, const float* cv, float* wsh,
                                             const float (&q)[NCH][GM][8], AttnWarpState<GM, NCH>& w) {
   constexpr int KP = 32 / LPK;
-  const StepRing<kSK, kSV> ring(ks, vs, st, begin, end);
+  StepRing<kSK, kSV> ring(ks, vs, st, begin, end);
   const int lane = ring.lane;
   const int kg = lane / LPK, c = lane % LPK;
   const int own = kg + KP * c;  // the key of the step whose score and weight this lane owns
@@ -284,8 +287,8 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
     const int t0 = ring.t0(j), n_t = ring.n_t(j);
     ring.arrive(j);
     // Staged vectors are addressed by 32-bit byte offsets from their 16-byte aligned buffer.
-    const uint8_t* const kbuf = kSK ? ring.kbuf(j) : nullptr;
-    const uint8_t* const vbuf = kSV ? ring.vbuf(j) : nullptr;
+    const uint8_t* const kbuf = kSK ? ring.kbuf() : nullptr;
+    const uint8_t* const vbuf = kSV ? ring.vbuf() : nullptr;
     const int koff = kSK ? ring.koff(j) : 0;
     const int voff = kSV ? ring.voff(j) : 0;
     auto k_decode = [&](int kk, int j8, float(&x)[8]) {
@@ -464,7 +467,7 @@ __device__ __forceinline__ void attend_warp_mma(const AttnSeg& ks, const AttnSeg
                                                 const float* q_sh, int G, MmaWarpState<D>& w) {
   constexpr int kSteps = D / 16;  // k-steps of the score mma, row tiles of the value mma
   constexpr int kKWords = D / 32, kVWords = (D / 16 + 3) / 4;
-  const StepRing<true, true> ring(ks, vs, st, begin, end);
+  StepRing<true, true> ring(ks, vs, st, begin, end);
   const int lane = ring.lane, g = lane >> 2, t = lane & 3;
   const uint8_t* const lut_lane = lut + 4 * (lane % kMmaLutCopies);
   const int k_stride = int(ks.stride), v_stride = int(vs.stride);
@@ -488,8 +491,8 @@ __device__ __forceinline__ void attend_warp_mma(const AttnSeg& ks, const AttnSeg
   for (int j = 0; j < ring.n_my; ++j) {
     const int n_t = ring.n_t(j);
     ring.arrive(j);
-    const uint8_t* const kbuf = ring.kbuf(j);
-    const uint8_t* const vbuf = ring.vbuf(j);
+    const uint8_t* const kbuf = ring.kbuf();
+    const uint8_t* const vbuf = ring.vbuf();
     const int koff = ring.koff(j), voff = ring.voff(j);
 
     // ---- scores: s[mt][e] = key 16·mt + g (+ 8 for e ≥ 2), head 2t + (e & 1) ----

@@ -148,15 +148,21 @@ __device__ __forceinline__ uint4 ld_stream(const void* p) {
   return v;
 }
 
-// 16-byte global → shared copy (cp.async.cg, L1 bypassed) with an L2 evict-first hint: for decode reads
-// streamed once per token (weights, the KV cache), whose lines should leave the L2 before the
-// activations and partials that the next kernels read. policy: l2_evict_first_policy().
+// 16-byte global → shared copy (cp.async.cg, L1 bypassed) under an L2 cache policy. Decode reads streamed
+// once per token (weights, the KV cache) take l2_evict_first_policy(), so that their lines leave the L2
+// before the activations and partials that the next kernels read; l2_evict_normal_policy() is the default
+// placement (as with no hint).
 __device__ __forceinline__ uint64_t l2_evict_first_policy() {
   uint64_t policy;
   asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
   return policy;
 }
-__device__ __forceinline__ void copy16_async_evict_first(uint32_t smem_addr, const void* gmem, uint64_t policy) {
+__device__ __forceinline__ uint64_t l2_evict_normal_policy() {
+  uint64_t policy;
+  asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;" : "=l"(policy));
+  return policy;
+}
+__device__ __forceinline__ void copy16_async_hint(uint32_t smem_addr, const void* gmem, uint64_t policy) {
   asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2;\n" ::"r"(smem_addr), "l"(gmem),
                "l"(policy)
                : "memory");

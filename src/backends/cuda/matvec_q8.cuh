@@ -233,52 +233,54 @@ __device__ __forceinline__ int dot8(const uint32_t (&w)[8], const int4 a, const 
   return s;
 }
 
-// 16-byte global → shared copy that bypasses L1 (cp.async.cg); commit closes a group, wait<N> returns when
-// at most N of this thread's groups are still in flight.
-__device__ __forceinline__ void copy16_async(uint32_t smem_addr, const void* gmem) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_addr), "l"(gmem) : "memory");
-}
+// cp.async groups (copies: copy16_async_hint): commit closes a group, wait<N> returns when at most N of this
+// thread's groups are still in flight.
 __device__ __forceinline__ void copy_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 template <int N>
 __device__ __forceinline__ void copy_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
-struct XShared {  // a block's quantised activations
-  const float2* ds;   // [NR][G] {scale, scale·Σq} of each 32-group
-  const int8_t* q;    // [NR][stride], chunk layout of x_chunk
+struct XShared {  // a block's quantised activations, from the point of view of one lane
+  const float2* ds;   // [NR][G] {scale, scale·Σq} of each 32-group, advanced to the lane's first group
+  const int8_t* q;    // [NR][stride], chunk layout of x_chunk, advanced to the lane's 16 bytes
   int n_in, groups, stride;
 };
 
-// acc[r] += tile t of a weight row (staged at stage) · xin[r] (lanes hold partial sums).
+// acc[r] += tile t of a weight row (staged at stage) · xin[r] (lanes hold partial sums). Lane l takes items
+// l, l + 32, ...: in the x_chunk layout, item t·kItems + l + 32·step sits at a lane-independent offset from
+// the lane's own 16 bytes (xs.q), so the x addresses are the tile's base plus constants.
 template <GgmlType T, int NR>
 __device__ __forceinline__ void tile_dot(const uint8_t* stage, int t, const XShared& xs, int nr, int lane,
                                          float (&acc)[NR]) {
   using F = Q8Fmt<T>;
   using TL = Q8Tile<T>;
+  constexpr int kChunks = 2 * F::kUnits;  // 16-byte chunks of an item
   const int items = min(TL::kItems, (xs.n_in - t * TL::kElems) / TL::kItemElems);
+  const int8_t* const xq_tile = xs.q + t * (TL::kItems / 32) * kChunks * 512;
+  const float2* const ds_tile = xs.ds + t * TL::kItems * F::kUnits;
 #pragma unroll
   for (int step = 0; step < TL::kItems / 32; ++step) {
     const int it = lane + 32 * step;
     if (it < items) {
       typename F::It w;
       F::decode(stage, it, w);
-      const int item = t * TL::kItems + it;
 #pragma unroll
       for (int r = 0; r < NR; ++r) {
         if (r < nr) {
-          const int8_t* xr = xs.q + size_t(r) * xs.stride;
+          const int8_t* xr = xq_tile + r * xs.stride + step * kChunks * 512;
+          const float2* dr = ds_tile + r * xs.groups + 32 * step * F::kUnits;
           float2 ds[F::kUnits];
           if constexpr (F::kUnits == 2) {
-            const float4 v = *reinterpret_cast<const float4*>(xs.ds + r * xs.groups + 2 * item);
+            const float4 v = *reinterpret_cast<const float4*>(dr);
             ds[0] = make_float2(v.x, v.y), ds[1] = make_float2(v.z, v.w);
           } else {
-            ds[0] = xs.ds[r * xs.groups + item];
+            ds[0] = *dr;
           }
 #pragma unroll
           for (int u = 0; u < F::kUnits; ++u) {
-            const int4 a = *reinterpret_cast<const int4*>(xr + x_chunk<F::kUnits>(item, 2 * u));
-            const int4 b = *reinterpret_cast<const int4*>(xr + x_chunk<F::kUnits>(item, 2 * u + 1));
+            const int4 a = *reinterpret_cast<const int4*>(xr + 2 * u * 512);
+            const int4 b = *reinterpret_cast<const int4*>(xr + (2 * u + 1) * 512);
             const float dx = ds[u].x;
             if constexpr (F::kSplit) {
               acc[r] += dx * (w.d[u][0] * float(dot8(w.w[u], a, b, 0)) + w.d[u][1] * float(dot8(w.w[u], a, b, 1)));
@@ -396,31 +398,40 @@ __global__ void __launch_bounds__(kW * 32, kW == kWarps ? (NR == 1 ? 3 : 2) : 1)
   };
   uint8_t* ring = smem + size_t(warp) * kRing * TL::kStage;
   // Copies step issue_s's tile into its slot (nothing past the last step); one commit group per call.
-  int issue_s = 0;
+  // The row's source pointers are looked up once per row, the slot is counted, and a whole tile's copies
+  // need a bounds check only in the last 512 bytes.
+  int issue_s = 0, issue_slot = 0, issue_rl = -1;
   Cursor issue_at = first;
-  const uint64_t policy = a.evict_first ? l2_evict_first_policy() : 0;
+  const uint8_t *row_src = nullptr, *up_src = nullptr;
+  const uint64_t policy = a.evict_first ? l2_evict_first_policy() : l2_evict_normal_policy();
   const uint32_t ring_addr = uint32_t(__cvta_generic_to_shared(ring)) + 16 * lane;
+  const int last_bytes = row_bytes - (n_tiles - 1) * TL::kBytes;  // of a row's last tile
   auto issue = [&]() {
     if (issue_s < n_steps) {
       const int rl = issue_at.rl, part = issue_at.part;
       advance(issue_at);
+      if (rl != issue_rl) {
+        issue_rl = rl;
+        int k = 0, j = 0;
+        row_src = item_row(a, out_begin + rl, &k, &j) + 16 * lane;
+        if (swiglu) up_src = a.w[1].data + size_t(j) * a.w[1].row_bytes + 16 * lane;  // SwiGLU's up row
+      }
       const bool up = part >= n_tiles;
       const int t = up ? part - n_tiles : part;
-      int k = 0, j = 0;
-      const uint8_t* src = item_row(a, out_begin + rl, &k, &j);
-      if (up) src = a.w[1].data + size_t(j) * a.w[1].row_bytes;  // SwiGLU's up row
-      src += size_t(t) * TL::kBytes + 16 * lane;
-      const int bytes = min(row_bytes - t * TL::kBytes, TL::kBytes);
-      const uint32_t dst = ring_addr + (issue_s % kRing) * TL::kStage;
-      if (a.evict_first) {
+      const uint8_t* const src = (up ? up_src : row_src) + size_t(t) * TL::kBytes;
+      const int bytes = t + 1 < n_tiles ? TL::kBytes : last_bytes;
+      const uint32_t dst = ring_addr + issue_slot * TL::kStage;
+      issue_slot = issue_slot + 1 == kRing ? 0 : issue_slot + 1;
+      if (bytes == TL::kBytes) {
 #pragma unroll
         for (int i = 0; i < TL::kCopies; ++i) {
-          if (16 * (lane + 32 * i) < bytes) copy16_async_evict_first(dst + 512 * i, src + 512 * i, policy);
+          if ((i + 1) * 512 <= TL::kBytes || 16 * (lane + 32 * i) < TL::kBytes)
+            copy16_async_hint(dst + 512 * i, src + 512 * i, policy);
         }
       } else {
 #pragma unroll
         for (int i = 0; i < TL::kCopies; ++i) {
-          if (16 * (lane + 32 * i) < bytes) copy16_async(dst + 512 * i, src + 512 * i);
+          if (16 * (lane + 32 * i) < bytes) copy16_async_hint(dst + 512 * i, src + 512 * i, policy);
         }
       }
       ++issue_s;
@@ -440,7 +451,7 @@ __global__ void __launch_bounds__(kW * 32, kW == kWarps ? (NR == 1 ? 3 : 2) : 1)
   int8_t* xq = reinterpret_cast<int8_t*>(smem + xq_offset<T>(kW, NR, n_in));
   quantise_x<Q8Fmt<T>::kUnits, kW>(x, a.norm_w, inv_rms, nr, n_in, xds, xq);
   __syncthreads();
-  const XShared xs{xds, xq, n_in, groups, x_stride<Q8Fmt<T>::kUnits>(n_in)};
+  const XShared xs{xds + Q8Fmt<T>::kUnits * lane, xq + 16 * lane, n_in, groups, x_stride<Q8Fmt<T>::kUnits>(n_in)};
 
   // Output row rl (of this block), activation row r: y = dot (+ y), or silu(gate) · dot.
   auto finish = [&](int rl, int r, float dot, float gate) {
@@ -454,8 +465,9 @@ __global__ void __launch_bounds__(kW * 32, kW == kWarps ? (NR == 1 ? 3 : 2) : 1)
     }
   };
   // Waits for the next step's tile (this lane's copies, then every lane's: the slot read before is free
-  // again), refills the ring, and returns the tile's row, part and tile index.
+  // again), refills the ring, and returns the tile's row, part, tile index and staged copy.
   Cursor use_at = first;
+  int use_slot = 0;
   auto next_tile = [&](int* rl, int* part, int* t) {
     copy_wait<kRing - 2>();
     __syncwarp();
@@ -464,6 +476,9 @@ __global__ void __launch_bounds__(kW * 32, kW == kWarps ? (NR == 1 ? 3 : 2) : 1)
     *part = use_at.part;
     *t = *part >= n_tiles ? *part - n_tiles : *part;
     advance(use_at);
+    const uint8_t* const tile = ring + use_slot * TL::kStage;
+    use_slot = use_slot + 1 == kRing ? 0 : use_slot + 1;
+    return tile;
   };
 
   if (!split) {
@@ -472,8 +487,8 @@ __global__ void __launch_bounds__(kW * 32, kW == kWarps ? (NR == 1 ? 3 : 2) : 1)
     for (int r = 0; r < NR; ++r) acc[r] = acc_gate[r] = 0.0f;
     for (int step = 0; step < n_steps; ++step) {
       int rl = 0, part = 0, t = 0;
-      next_tile(&rl, &part, &t);
-      tile_dot<T, NR>(ring + (step % kRing) * TL::kStage, t, xs, nr, lane, acc);
+      const uint8_t* const tile = next_tile(&rl, &part, &t);
+      tile_dot<T, NR>(tile, t, xs, nr, lane, acc);
       if (swiglu && part + 1 == n_tiles) {  // gate row done: keep it, the up row follows
 #pragma unroll
         for (int r = 0; r < NR; ++r) acc_gate[r] = acc[r], acc[r] = 0.0f;
@@ -502,11 +517,11 @@ __global__ void __launch_bounds__(kW * 32, kW == kWarps ? (NR == 1 ? 3 : 2) : 1)
     float* const sums = sums_base + (c & 1) * kPartialFloats;
     for (; step < n_steps && use_at.rl < ce; ++step) {
       int rl = 0, part = 0, t = 0;
-      next_tile(&rl, &part, &t);
+      const uint8_t* const tile = next_tile(&rl, &part, &t);
       float acc[NR];
 #pragma unroll
       for (int r = 0; r < NR; ++r) acc[r] = 0.0f;
-      tile_dot<T, NR>(ring + (step % kRing) * TL::kStage, t, xs, nr, lane, acc);
+      tile_dot<T, NR>(tile, t, xs, nr, lane, acc);
       float* const dst = sums + ((rl - cb) * parts + part) * NR;
 #pragma unroll
       for (int r = 0; r < NR; ++r) {
