@@ -240,8 +240,8 @@ struct StepRing {
   __device__ void drain() const {
     if constexpr (kStaged) __pipeline_wait_prior(0);
   }
-  // The current step's staged vectors: 16-byte aligned buffer, and (koff, voff of step j) the byte offset of
-  // its first vector in it.
+  // kbuf, vbuf: the current step's 16-byte aligned staging buffers; koff, voff(j): the byte offset of step
+  // j's first vector in them.
   __device__ const uint8_t* kbuf() const { return kw + slot * st.kcap; }
   __device__ const uint8_t* vbuf() const { return vw + slot * st.vcap; }
   __device__ int koff(int j) const { return stage_offset(ks.base, ks.stride, t0(j)); }
