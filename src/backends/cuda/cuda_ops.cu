@@ -102,6 +102,8 @@ CudaOps::CudaOps() {
   mma_attention_ = env_switch_on("KVANT_CUDA_ATTN_MMA");
   if (const char* s = std::getenv("KVANT_CUDA_ATTN_STAGES"); s != nullptr && *s != 0)
     attention_stages_ = std::clamp(std::atoi(s), 2, 8);
+  if (const char* s = std::getenv("KVANT_CUDA_ATTN_SPLITS"); s != nullptr && *s != 0)
+    attention_splits_ = std::clamp(std::atoi(s), 0, 256);  // 0: the rule in attention_splits
   // Tables: signs [kKvMaxHeadDim], then centroids and boundaries of 2..5 bits.
   std::vector<float> host(kKvMaxHeadDim, 0.0f);
   std::memcpy(host.data(), kv_rotation_signs(), sizeof(float) * kKvMaxHeadDim);
@@ -534,6 +536,7 @@ int CudaOps::attention_splits(const Op& op, bool graph_mode, int* splits_window)
   // About 4 blocks (16 warps) per SM, each split at least 256 keys (64 per warp).
   const int want = std::max(1, ceil_div(4 * device_sm_count(), base_blocks));
   const int by_keys = std::max(1, ceil_div(max_keys - window, 256));
+  if (attention_splits_ > 0) return attention_splits_;
   return std::clamp(std::min(want, by_keys), 1, 64);
 }
 

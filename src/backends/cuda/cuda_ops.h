@@ -122,6 +122,7 @@ class CudaOps final : public Ops {
   bool per_head_attention_ = true;  // AttentionArgs::per_head_blocks; KVANT_CUDA_ATTN_PER_HEAD=0 (A/B)
   bool mma_attention_ = true;       // AttentionArgs::mma; KVANT_CUDA_ATTN_MMA=0 (A/B)
   int attention_stages_ = 0;        // AttentionArgs::stages; KVANT_CUDA_ATTN_STAGES=N (2..8, A/B)
+  int attention_splits_ = 0;        // sequence splits of a compressed segment; KVANT_CUDA_ATTN_SPLITS=N (1..256, A/B; 0: rule)
   std::vector<DeviceBuffer> activations_;
   GemmScratch gemm_scratch_;  // the large-batch prefill GEMM's f16 operands
   std::unordered_map<const void*, DeviceWeight> weights_;
