@@ -82,13 +82,28 @@ __host__ __device__ inline AttnSmem attention_smem(KvType tk, size_t k_bytes, Kv
   return p;
 }
 
-// Vectors of one segment: the compressed cache (ring = 0) or the f16 window ring (ring = slots).
+// Vectors of one segment: the compressed cache (ring = 0: vector t at base + t·stride) or the f16 window
+// ring (ring = slots: vector t in slot t mod ring, made by ring_segment). at<true> takes the slot with a
+// branch-free multiply-high modulo (Lemire's fastmod, exact for 32-bit t), so that the global loads of a
+// step's unrolled passes are not separated by branches and stay in flight together.
 struct AttnSeg {
   const uint8_t* base;
   size_t stride;
   int ring;
-  __device__ const uint8_t* at(int t) const { return base + size_t(ring > 0 && t >= ring ? t % ring : t) * stride; }
+  uint64_t ring_magic = 0;  // 2^64 / ring + 1 (ring_segment)
+  template <bool kRing>
+  __device__ const uint8_t* at(int t) const {
+    if constexpr (kRing) {
+      const uint32_t slot = uint32_t(__umul64hi(ring_magic * uint32_t(t), uint64_t(uint32_t(ring))));
+      return base + size_t(slot) * stride;
+    } else {
+      return base + size_t(t) * stride;
+    }
+  }
 };
+__device__ inline AttnSeg ring_segment(const uint8_t* base, size_t stride, int ring) {
+  return AttnSeg{base, stride, ring, ~uint64_t(0) / uint32_t(ring) + 1};
+}
 // This block's staging region: per warp `stages` K buffers of kcap bytes, then the V buffers.
 struct AttnStage {
   uint8_t *k, *v;
@@ -272,7 +287,7 @@ __device__ __forceinline__ void reduce_passes(float (&r)[GM], const PassDot& pas
 // One warp's share of keys [begin, end): steps of 32 keys, step s = warp, warp + 4, ...; lane (kg, c)
 // = (lane / LPK, lane % LPK) handles chunks c + LPK·i of key kg + KP·p in pass p and owns key kg + KP·c.
 // wsh: this warp's [32][GM] floats of shared memory for the step's value weights.
-template <KvType KD, KvType VD, bool kSK, bool kSV, int LPK, int NCH, int GM>
+template <KvType KD, KvType VD, bool kSK, bool kSV, bool kRing, int LPK, int NCH, int GM>
 __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs, int begin, int end, int d8,
                                             const AttnStage& st, const float* ck, const float* cv, float* wsh,
                                             const float (&q)[NCH][GM][8], AttnWarpState<GM, NCH>& w) {
@@ -293,38 +308,40 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
     const int voff = kSV ? ring.voff(j) : 0;
     auto k_decode = [&](int kk, int j8, float(&x)[8]) {
       if constexpr (kSK) decode_turbo_staged<KvBits<KD>::value>(kbuf, koff + kk * k_stride, j8, ck, x);
-      else decode_chunk<KD>(ks.at(t0 + kk), j8, ck, x);
+      else decode_chunk<KD>(ks.at<kRing>(t0 + kk), j8, ck, x);
     };
     auto v_decode = [&](int kk, int j8, float(&x)[8]) {
       if constexpr (kSV) decode_turbo_staged<KvBits<VD>::value>(vbuf, voff + kk * v_stride, j8, cv, x);
-      else decode_chunk<VD>(vs.at(t0 + kk), j8, cv, x);
+      else decode_chunk<VD>(vs.at<kRing>(t0 + kk), j8, cv, x);
     };
     auto k_scale = [&](int kk) {
-      return kSK ? half_bits_to_float(load_u16(kbuf + koff + kk * k_stride)) : vec_scale<KD>(ks.at(t0 + kk));
+      return kSK ? half_bits_to_float(load_u16(kbuf + koff + kk * k_stride)) : vec_scale<KD>(ks.at<kRing>(t0 + kk));
     };
     auto v_scale = [&](int kk) {
-      return kSV ? half_bits_to_float(load_u16(vbuf + voff + kk * v_stride)) : vec_scale<VD>(vs.at(t0 + kk));
+      return kSV ? half_bits_to_float(load_u16(vbuf + voff + kk * v_stride)) : vec_scale<VD>(vs.at<kRing>(t0 + kk));
     };
     const bool own_valid = own < n_t;
 
+    // Passes past the step's last key read key 0 of the step instead (always present): no branch around
+    // the loads, so the unrolled passes' global loads are in flight together rather than one round trip
+    // each. Their scores are masked by the owner (own_valid), their value weights are 0 (wsh).
+    auto pass_key = [&](int p) {
+      const int kk = kg + KP * p;
+      return kk < n_t ? kk : 0;
+    };
     // ---- scores: s[g] of the key this lane owns (turbo: times the key's scale, applied once) ----
     auto pass_dot = [&](int p, float (&dot)[GM]) {
-      const int kk = kg + KP * p;
+      const int kk = pass_key(p);
 #pragma unroll
       for (int g = 0; g < GM; ++g) dot[g] = 0.0f;
-      if (kk < n_t) {
 #pragma unroll
-        for (int i = 0; i < NCH; ++i) {
-          const int j8 = c + LPK * i;
-          if (j8 < d8) {
-            float x[8];
-            k_decode(kk, j8, x);
+      for (int i = 0; i < NCH; ++i) {
+        float x[8];
+        k_decode(kk, min(c + LPK * i, d8 - 1), x);  // chunks past d: q is 0 there
 #pragma unroll
-            for (int g = 0; g < GM; ++g)
+        for (int g = 0; g < GM; ++g)
 #pragma unroll
-              for (int e = 0; e < 8; ++e) dot[g] += q[i][g][e] * x[e];
-          }
-        }
+          for (int e = 0; e < 8; ++e) dot[g] += q[i][g][e] * x[e];
       }
     };
     float s[GM];
@@ -362,38 +379,33 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
     // ---- Σ p·v ---- (staged: one pass at a time, its loads are shared-memory loads; in place: passes
     // unrolled so that their global loads are in flight together)
     auto v_pass = [&](int p) {
-      const int kk = kg + KP * p;
-      if (kk < n_t) {
-        float wt[GM];
-        if constexpr (GM % 4 == 0) {
+      const int kw = kg + KP * p, kk = pass_key(p);  // weight of key kw (0 past the step's end), value of kk
+      float wt[GM];
+      if constexpr (GM % 4 == 0) {
 #pragma unroll
-          for (int g = 0; g < GM; g += 4) {
-            const float4 w4 = *reinterpret_cast<const float4*>(wsh + kk * GM + g);
-            wt[g] = w4.x; wt[g + 1] = w4.y; wt[g + 2] = w4.z; wt[g + 3] = w4.w;
-          }
-        } else {
-#pragma unroll
-          for (int g = 0; g < GM; ++g) wt[g] = wsh[kk * GM + g];
+        for (int g = 0; g < GM; g += 4) {
+          const float4 w4 = *reinterpret_cast<const float4*>(wsh + kw * GM + g);
+          wt[g] = w4.x; wt[g + 1] = w4.y; wt[g + 2] = w4.z; wt[g + 3] = w4.w;
         }
+      } else {
 #pragma unroll
-        for (int i = 0; i < NCH; ++i) {
-          const int j8 = c + LPK * i;
-          if (j8 < d8) {
-            float x[8];
-            v_decode(kk, j8, x);
+        for (int g = 0; g < GM; ++g) wt[g] = wsh[kw * GM + g];
+      }
 #pragma unroll
-            for (int g = 0; g < GM; ++g)
+      for (int i = 0; i < NCH; ++i) {
+        float x[8];
+        v_decode(kk, min(c + LPK * i, d8 - 1), x);  // chunks past d: accumulated, never stored
 #pragma unroll
-              for (int e = 0; e < 8; ++e) w.acc[i][g][e] += wt[g] * x[e];
-          }
-        }
+        for (int g = 0; g < GM; ++g)
+#pragma unroll
+          for (int e = 0; e < 8; ++e) w.acc[i][g][e] += wt[g] * x[e];
       }
     };
     if constexpr (kSV) {
 #pragma unroll 1
       for (int p = 0; p < LPK; ++p) v_pass(p);
     } else {
-      constexpr int kUnroll = GM == 1 ? 4 : 2;  // more would spill the 128-register kernels
+      constexpr int kUnroll = GM == 1 ? LPK : 2;  // more would spill the 128-register kernels
 #pragma unroll kUnroll
       for (int p = 0; p < LPK; ++p) v_pass(p);
     }
@@ -723,13 +735,13 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
     if (begin < end) {
       if (in_window) {
         const size_t head_off = size_t(h) * a.kv.ring_slots * 2 * d;
-        const AttnSeg ks{a.layer.k_win + head_off, 2 * size_t(d), a.kv.ring_slots};
-        const AttnSeg vs{a.layer.v_win + head_off, 2 * size_t(d), a.kv.ring_slots};
+        const AttnSeg ks = ring_segment(a.layer.k_win + head_off, 2 * size_t(d), a.kv.ring_slots);
+        const AttnSeg vs = ring_segment(a.layer.v_win + head_off, 2 * size_t(d), a.kv.ring_slots);
         const AttnStage none{nullptr, nullptr, 0, 0, 0, 0};
-        attend_warp<KvType::F16, KvType::F16, false, false, LPK, NCH, GM>(ks, vs, begin, end, d8, none, ck, cv, wsh_w, q,
+        attend_warp<KvType::F16, KvType::F16, false, false, true, LPK, NCH, GM>(ks, vs, begin, end, d8, none, ck, cv, wsh_w, q,
                                                                           w);
       } else {
-        attend_warp<KT, VT, kv_is_turbo(KT), kv_is_turbo(VT), LPK, NCH, GM>(ks_main, vs_main, begin, end, d8, st_main,
+        attend_warp<KT, VT, kv_is_turbo(KT), kv_is_turbo(VT), false, LPK, NCH, GM>(ks_main, vs_main, begin, end, d8, st_main,
                                                                             ck, cv, wsh_w, q, w);
       }
     }
