@@ -1,6 +1,6 @@
 // tests/cuda/test_cuda_ops.cu — every CUDA op against a CPU reference on random data: matvec for each
 // weight format (exact f64 reference over the dequantised weights), the fused norm/SwiGLU/residual
-// epilogues, RoPE, embed, KV encode (bytes against the CPU codecs) and attention for every K/V pair,
+// epilogues, a K-quant mix's Q/K/V in one launch, RoPE, embed, KV encode (bytes against the CPU codecs) and attention for every K/V pair,
 // with and without the f16 window, single and multi-row, one split or many (5000 keys, eager and as a
 // replayed graph), decode's RoPE + KV write fused into attention, plus timings of matvecs and of a
 // 32K-key decode attention. Outputs are NaN-poisoned.
@@ -46,13 +46,24 @@ struct HostWeight {
   WeightView view;
 };
 
-HostWeight make_weight(GgmlType type, int n_in, int n_out, uint64_t seed) {
+// CudaOps caches device weights by host address (a model's weights stay mapped for the session's life), so
+// every host weight and norm vector a test hands it lives to the end of the run: a freed address reused by
+// a later test's weight would find the earlier weight's device copy.
+const HostWeight& make_weight(GgmlType type, int n_in, int n_out, uint64_t seed) {
+  static std::deque<HostWeight> kept;
   test::QuantisedRows q = test::quantised_random_rows(type, n_in, n_out, seed);
-  HostWeight w;
+  HostWeight& w = kept.emplace_back();
   w.bytes = std::move(q.bytes);
   w.deq = std::move(q.deq);
   w.view = {w.bytes.data(), type, n_in, n_out, q.row_bytes};
   return w;
+}
+// A norm weight vector (random_normal(n, seed, scale) + shift), kept alive like make_weight's.
+const std::vector<float>& make_norm(int n, uint64_t seed, float scale, float shift) {
+  static std::deque<std::vector<float>> kept;
+  std::vector<float>& g = kept.emplace_back(test::random_normal(size_t(n), seed, scale));
+  for (float& v : g) v += shift;
+  return g;
 }
 
 std::vector<float> ref_matmul(const HostWeight& w, const std::vector<float>& x, int n_rows) {
@@ -91,13 +102,9 @@ void as_forward(cuda::CudaOps& ops, int n, const int32_t* positions, Fn body) {
 void test_matvec(cuda::CudaOps& ops) {
   const GgmlType types[] = {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0,
                             GgmlType::Q4_1, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q5_0};
-  // CudaOps caches device weights by host address (weights are mapped for the session's life): keep
-  // every test matrix alive so no address is reused.
-  static std::deque<HostWeight> keep;
   for (GgmlType type : types) {
     for (int n_in : {512, 2048}) {
-      keep.push_back(make_weight(type, n_in, 72, 11 + n_in));
-      const HostWeight& w = keep.back();
+      const HostWeight& w = make_weight(type, n_in, 72, 11 + n_in);
       for (int n_rows : {1, 3, 9}) {
         const std::vector<float> x = test::random_normal(size_t(n_rows) * n_in, 5 + n_rows);
         Dev dx(x), dy(size_t(n_rows) * 72);
@@ -120,11 +127,10 @@ void test_fusions(cuda::CudaOps& ops) {
   const int E = 512, F = 768, n = 3;
   const float eps = 1e-5f;
   std::vector<int32_t> pos = {0, 1, 2};
-  HostWeight wq = make_weight(GgmlType::Q8_0, E, 256, 1), wk = make_weight(GgmlType::Q8_0, E, 128, 2);
-  HostWeight gate = make_weight(GgmlType::Q4_K, E, F, 3), up = make_weight(GgmlType::Q4_K, E, F, 4);
-  HostWeight down = make_weight(GgmlType::Q6_K, F, E, 5);
-  std::vector<float> g = test::random_normal(E, 6, 0.2f);
-  for (float& v : g) v += 1.0f;
+  const HostWeight &wq = make_weight(GgmlType::Q8_0, E, 256, 1), &wk = make_weight(GgmlType::Q8_0, E, 128, 2);
+  const HostWeight &gate = make_weight(GgmlType::Q4_K, E, F, 3), &up = make_weight(GgmlType::Q4_K, E, F, 4);
+  const HostWeight& down = make_weight(GgmlType::Q6_K, F, E, 5);
+  const std::vector<float>& g = make_norm(E, 6, 0.2f, 1.0f);
   const WeightView gw{g.data(), GgmlType::F32, E, 1, size_t(E) * 4};
   const std::vector<float> x = test::random_normal(size_t(n) * E, 7);
   Dev dx(x), dxn(size_t(n) * E), dq(size_t(n) * 256), dk(size_t(n) * 128), dg(size_t(n) * F), du(size_t(n) * F),
@@ -153,10 +159,49 @@ void test_fusions(cuda::CudaOps& ops) {
   std::printf("fusions: norm+QK, gate/up+SwiGLU, down+residual checked\n");
 }
 
+// Decode's Q/K/V of a K-quant mix (Q4_K or Q5_K Q and K, Q6_K V, as in Q4_K_M/Q5_K_M files): with pair
+// launches on, as many graph nodes as the same projections in one type; each output against the f64 reference.
+void test_mixed_qkv(cuda::CudaOps& ops) {
+  const int E = 2048, n_q = 2048, n_kv = 512;  // 8 super-blocks: Q6_K rows of 1680 bytes, 16-byte aligned
+  const float eps = 1e-5f;
+  const int32_t pos = 0;
+  const std::vector<float>& g = make_norm(E, 21, 0.2f, 1.0f);
+  const WeightView gw{g.data(), GgmlType::F32, E, 1, size_t(E) * 4};
+  const std::vector<float> x = test::random_normal(E, 22);
+  const std::vector<float> xn = ref_rmsnorm(x, g, 1, E, eps);
+  int nodes_same = -1;
+  for (GgmlType qk : {GgmlType::Q4_K, GgmlType::Q5_K}) {
+    for (GgmlType v : {qk, GgmlType::Q6_K}) {
+      const HostWeight &wq = make_weight(qk, E, n_q, 23), &wk = make_weight(qk, E, n_kv, 24),
+                       &wv = make_weight(v, E, n_kv, 25);
+      Dev dx(x), dxn{size_t(E)}, dq{size_t(n_q)}, dk{size_t(n_kv)}, dv{size_t(n_kv)};
+      as_forward(ops, 1, &pos, [&] {
+        ops.rmsnorm(dx.p, gw, 1, E, eps, dxn.p);
+        ops.matmul(wq.view, dxn.p, 1, dq.p);
+        ops.matmul(wk.view, dxn.p, 1, dk.p);
+        ops.matmul(wv.view, dxn.p, 1, dv.p);
+      });
+      const std::string name = std::string(ggml_type_name(qk)) + "/" + std::string(ggml_type_name(v));
+      const double eq = rel_error(dq.get(), ref_matmul(wq, xn, 1)), ek = rel_error(dk.get(), ref_matmul(wk, xn, 1)),
+                   ev = rel_error(dv.get(), ref_matmul(wv, xn, 1));
+      CHECK(eq < 1e-2 && ek < 1e-2 && ev < 1e-2, "norm+QKV %s rel err q %.3g k %.3g v %.3g", name.c_str(), eq, ek, ev);
+      if (v == qk) {
+        nodes_same = ops.kernels_per_token();
+      } else {  // one launch as a pair, else a second launch for V
+        const int want = nodes_same + (ops.matvec_pairs() ? 0 : 1);
+        CHECK(ops.kernels_per_token() == want, "norm+QKV %s: %d graph nodes, want %d", name.c_str(),
+              ops.kernels_per_token(), want);
+      }
+    }
+  }
+  std::printf("mixed Q/K/V: Q4_K and Q5_K with a Q6_K V (%s), checked\n",
+              ops.matvec_pairs() ? "one pair launch" : "two launches; KVANT_CUDA_MATVEC_PAIR=1 fuses them");
+}
+
 void test_elementwise(cuda::CudaOps& ops, CpuOps& cpu) {
   const int n = 4, E = 256, H = 4, D = 64;
   std::vector<float> x = test::random_normal(size_t(n) * E, 21), y = test::random_normal(size_t(n) * E, 22);
-  std::vector<float> g = test::random_normal(E, 23);
+  const std::vector<float>& g = make_norm(E, 23, 1.0f, 0.0f);
   const WeightView gw{g.data(), GgmlType::F32, E, 1, size_t(E) * 4};
   Dev dx(x), dy(y), dout(size_t(n) * E);
   ops.rmsnorm(dx.p, gw, n, E, 1e-6f, dout.p);
@@ -171,8 +216,11 @@ void test_elementwise(cuda::CudaOps& ops, CpuOps& cpu) {
   cpu.add(ref.data(), y.data(), int64_t(n) * E);
   CHECK(rel_error(dx.get(), ref) < 1e-7, "add");
   // RoPE, both orderings, with frequency factors, positions up to 100k.
-  std::vector<float> factors(D / 2);
-  for (int i = 0; i < D / 2; ++i) factors[i] = 1.0f + 0.1f * i;
+  static const std::vector<float> factors = [] {  // static: the device copy is cached by host address
+    std::vector<float> f(D / 2);
+    for (int i = 0; i < D / 2; ++i) f[i] = 1.0f + 0.1f * i;
+    return f;
+  }();
   for (RopeOrdering ord : {RopeOrdering::Normal, RopeOrdering::NeoX}) {
     RopeConfig cfg;
     cfg.head_dim = D;
@@ -188,7 +236,7 @@ void test_elementwise(cuda::CudaOps& ops, CpuOps& cpu) {
     CHECK(rel_error(dq.get(), q) < 1e-5, "rope ordering %d err %.3g", int(ord), rel_error(dq.get(), q));
   }
   // Embed (q8_0 table).
-  HostWeight table = make_weight(GgmlType::Q8_0, 256, 50, 25);
+  const HostWeight& table = make_weight(GgmlType::Q8_0, 256, 50, 25);
   std::vector<int32_t> tok = {3, 49, 0};
   Dev de(3 * 256);
   ops.embed(table.view, tok.data(), 3, de.p);
@@ -487,11 +535,9 @@ void bench_attention(cuda::CudaOps& ops) {
 
 // Achieved bandwidth of one-row matvecs of decode-sized matrices (events around 20 launches).
 void bench_matvec(cuda::CudaOps& ops) {
-  static std::deque<HostWeight> keep;
   for (auto [type, n_in, n_out] : {std::tuple{GgmlType::Q8_0, 2048, 8192}, {GgmlType::Q8_0, 8192, 2048},
                                    {GgmlType::Q4_K, 4096, 14336}, {GgmlType::Q6_K, 4096, 4096}}) {
-    keep.push_back(make_weight(type, n_in, n_out, 99));
-    const HostWeight& w = keep.back();
+    const HostWeight& w = make_weight(type, n_in, n_out, 99);
     Dev dx(test::random_normal(size_t(n_in), 3));
     Dev dy{size_t(n_out)};
     ops.matmul(w.view, dx.p, 1, dy.p);  // upload + warm-up
@@ -521,6 +567,7 @@ void bench_matvec(cuda::CudaOps& ops) {
 
 int main() {
   setvbuf(stdout, nullptr, _IONBF, 0);
+  setenv("KVANT_CUDA_MATVEC_PAIR", "1", 0);  // test the pair launch unless the environment says otherwise
   test::require_device();
   cuda::CudaOps ops;
   CpuOps cpu(4);
@@ -531,6 +578,7 @@ int main() {
   };
   part("matvec", [&] { test_matvec(ops); });
   part("fusions", [&] { test_fusions(ops); });
+  part("mixed qkv", [&] { test_mixed_qkv(ops); });
   part("elementwise", [&] { test_elementwise(ops, cpu); });
   part("kv", [&] { test_kv(ops, cpu); });
   part("attention_long", [&] { test_attention_long(ops, cpu); });

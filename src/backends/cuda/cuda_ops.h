@@ -31,6 +31,7 @@ class CudaOps final : public Ops {
   float* begin_forward(const ForwardBatch& batch) override;
   void end_forward() override;
   int kernels_per_token() const override { return graph_nodes_; }
+  bool matvec_pairs() const { return pair_matvec_; }  // whether mixed-type Q/K/V take one pair launch
   bool keeps_kv_on_device() const override { return true; }
   float* host_logit_buffer(size_t n) override;
 
@@ -123,6 +124,9 @@ class CudaOps final : public Ops {
   bool mma_attention_ = true;       // AttentionArgs::mma; KVANT_CUDA_ATTN_MMA=0 (A/B)
   int attention_stages_ = 0;        // AttentionArgs::stages; KVANT_CUDA_ATTN_STAGES=N (2..8, A/B)
   int attention_splits_ = 0;        // sequence splits of a compressed segment; KVANT_CUDA_ATTN_SPLITS=N (1..256, A/B; 0: rule)
+  // Q/K/V of two weight types (Q4_K/Q5_K with Q6_K) as one pair launch (launch_matvec_pair). Off until its
+  // test (test_cuda_ops "mixed qkv") has passed on a GPU; KVANT_CUDA_MATVEC_PAIR=1 turns it on.
+  bool pair_matvec_ = false;
   std::vector<DeviceBuffer> activations_;
   GemmScratch gemm_scratch_;  // the large-batch prefill GEMM's f16 operands
   std::unordered_map<const void*, DeviceWeight> weights_;

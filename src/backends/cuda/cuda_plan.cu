@@ -193,18 +193,28 @@ size_t CudaOps::emit_matmuls(const std::vector<Op>& ops, size_t first, const Op*
       return 2;
     }
   }
-  // up to 3 weights of one type on the same input (Q/K/V)
-  size_t count = 1;
-  while (count < 3 && first + count < ops.size()) {
-    const Op& mk = ops[first + count];
-    if (mk.kind != OpKind::Matmul || mk.a != m0.a || mk.n_rows != m0.n_rows) break;
-    const DeviceMatrix& wk = weight(mk.w);
-    if (wk.type != a.w[0].type || wk.n_in != a.w[0].n_in) break;
-    a.w[count] = wk;
-    a.y[count] = mk.out;
-    ++count;
+  // Up to 3 weights on the same input (Q/K/V): a run of one type in one launch; a following run of a
+  // second type (a K-quant mix's Q6_K V) joins it in one pair launch where the int8 kernels fuse the two
+  // (pair_matvec_, off by default), else it is the next launch.
+  auto take_run = [&](MatvecArgs& run, size_t at, size_t room) {
+    run.n_w = 0;
+    while (size_t(run.n_w) < room && at + size_t(run.n_w) < ops.size()) {
+      const Op& mk = ops[at + size_t(run.n_w)];
+      if (mk.kind != OpKind::Matmul || mk.a != m0.a || mk.n_rows != m0.n_rows) break;
+      const DeviceMatrix& wk = weight(mk.w);
+      if ((run.n_w > 0 && wk.type != run.w[0].type) || wk.n_in != a.w[0].n_in) break;
+      run.w[run.n_w] = wk;
+      run.y[run.n_w] = mk.out;
+      ++run.n_w;
+    }
+  };
+  take_run(a, first, 3);
+  const size_t count = size_t(a.n_w);
+  if (pair_matvec_ && count < 3 && a.n_rows == 1) {
+    MatvecArgs b = a;
+    take_run(b, first + count, 3 - count);
+    if (b.n_w > 0 && b.w[0].type != a.w[0].type && launch_matvec_pair(a, b, stream_)) return count + size_t(b.n_w);
   }
-  a.n_w = int(count);
   launch_matvec(a, stream_);
   return count;
 }

@@ -47,6 +47,9 @@ struct MatvecArgs {
   bool launch_dependents = false;
 };
 void launch_matvec(const MatvecArgs& a, cudaStream_t stream);
+// a0 and a1 (one activation row each, plain stores) as one launch when their weight types form a pair the
+// int8 kernels fuse (Q4_K or Q5_K with Q6_K: Q/K and V of a K-quant mix); false, launching nothing, if not.
+bool launch_matvec_pair(const MatvecArgs& a0, const MatvecArgs& a1, cudaStream_t stream);
 
 // out[t][:] = row tokens[t] of table (tokens on the device).                 out: [n][table.n_in]
 void launch_embed(const DeviceMatrix& table, const int32_t* tokens, int n, float* out, cudaStream_t stream);

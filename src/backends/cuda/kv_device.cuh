@@ -112,9 +112,12 @@ struct BlockSync {
 __device__ inline void rope_shared(float* x, int pos, const RopeParams& p, int lane) {
   const int half = p.rope_dim / 2;
   const float theta_scale = powf(p.freq_base, -2.0f / float(p.rope_dim));
+  // θ_i = pos·freq_scale·theta_scale^i as i successive products (the CPU's rounding); a lane's second pair
+  // (i + 32) continues its own product instead of starting again.
+  float theta = float(pos) * p.freq_scale;
+  int powers = 0;
   for (int i = lane; i < half; i += 32) {
-    float theta = float(pos) * p.freq_scale;
-    for (int k = 0; k < i; ++k) theta *= theta_scale;
+    for (; powers < i; ++powers) theta *= theta_scale;
     const float t = p.freq_factors ? theta / p.freq_factors[i] : theta;
     const float c = cosf(t), s = sinf(t);
     const int i0 = p.neox ? i : 2 * i, i1 = p.neox ? i + half : 2 * i + 1;

@@ -236,19 +236,20 @@ void launch_rows(const MatvecArgs& a, cudaStream_t stream) {
 
 // Largest dynamic shared memory a block of this kernel may opt in to: the device's per-block opt-in limit
 // (device of the first call) less the kernel's static shared memory; set as the kernel's limit once.
+template <typename Kernel>
+size_t raise_smem_limit(Kernel kernel) {
+  int dev = 0, bytes = 48 << 10;
+  cudaGetDevice(&dev);
+  cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+  cudaFuncAttributes attr{};
+  KVANT_CUDA_CHECK(cudaFuncGetAttributes(&attr, kernel));
+  const size_t dyn = size_t(bytes) - attr.sharedSizeBytes;
+  KVANT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(dyn)));
+  return dyn;
+}
 template <GgmlType T, int NR, int kW>
 size_t q8_smem_limit() {
-  static const size_t limit = [] {
-    int dev = 0, bytes = 48 << 10;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
-    cudaFuncAttributes attr{};
-    KVANT_CUDA_CHECK(cudaFuncGetAttributes(&attr, q8::matvec_q8_kernel<T, NR, kW>));
-    const size_t dyn = size_t(bytes) - attr.sharedSizeBytes;
-    KVANT_CUDA_CHECK(
-        cudaFuncSetAttribute(q8::matvec_q8_kernel<T, NR, kW>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(dyn)));
-    return dyn;
-  }();
+  static const size_t limit = raise_smem_limit(q8::matvec_q8_kernel<T, NR, kW>);
   return limit;
 }
 
@@ -290,18 +291,28 @@ bool q8_wide_enabled() {
   return on;
 }
 
-// Launches the int8 path when it applies (quantised type, 16-byte aligned rows, x and norm weights, shared
-// memory for one activation row); false to use the float kernel.
+// Whether the int8 path reads a (16-byte aligned rows, x and norm weights; a row's per-tile sums fit a
+// block's shared buffer), and whether one activation row takes the wide blocks.
 template <GgmlType T>
-bool launch_q8(const MatvecArgs& a, int total, cudaStream_t stream) {
+bool q8_applies(const MatvecArgs& a) {
   uintptr_t bits = reinterpret_cast<uintptr_t>(a.x) | reinterpret_cast<uintptr_t>(a.norm_w);
   for (int k = 0; k < a.n_w; ++k) bits |= reinterpret_cast<uintptr_t>(a.w[k].data) | a.w[k].row_bytes;
-  const int n_in = a.w[0].n_in;
-  if ((bits & 15) != 0 || n_in % 32 != 0) return false;
   // A block finishes rows from per-tile sums held in shared memory: one row's must fit (n_rows ≤ 16).
-  if (q8_row_parts<T>(a) * 16 > q8::kPartialFloats) return false;
-  if (a.n_rows == 1 && q8_wide_enabled() &&
-      q8::smem_bytes<T>(q8::kWideWarps, 1, n_in) <= q8_smem_limit<T, 1, q8::kWideWarps>()) {
+  return (bits & 15) == 0 && a.w[0].n_in % 32 == 0 && q8_row_parts<T>(a) * 16 <= q8::kPartialFloats;
+}
+template <GgmlType T>
+bool q8_wide_fits(const MatvecArgs& a) {
+  return a.n_rows == 1 && q8_wide_enabled() &&
+         q8::smem_bytes<T>(q8::kWideWarps, 1, a.w[0].n_in) <= q8_smem_limit<T, 1, q8::kWideWarps>();
+}
+
+// Launches the int8 path when it applies (quantised type, q8_applies, shared memory for one activation
+// row); false to use the float kernel.
+template <GgmlType T>
+bool launch_q8(const MatvecArgs& a, int total, cudaStream_t stream) {
+  const int n_in = a.w[0].n_in;
+  if (!q8_applies<T>(a)) return false;
+  if (q8_wide_fits<T>(a)) {
     launch_q8_rows<T, 1, q8::kWideWarps>(a, total, stream);
     return true;
   }
@@ -330,14 +341,47 @@ bool launch_q8(const MatvecArgs& a, int total, cudaStream_t stream) {
   return true;
 }
 
+// Output rows of a launch: the weights' rows (SwiGlu: the gate's).
+int matvec_total_out(const MatvecArgs& a) {
+  if (a.epilogue == MatvecEpilogue::SwiGlu) return a.w[0].n_out;
+  int total = 0;
+  for (int k = 0; k < a.n_w; ++k) total += a.w[k].n_out;
+  return total;
+}
+
+// Two wide int8 matvecs of one activation row as one launch (matvec_q8_pair_kernel); the blocks are
+// shared out in proportion to the weight bytes. False when either does not take the wide int8 path.
+template <GgmlType T0, GgmlType T1>
+bool launch_q8_pair(const MatvecArgs& a0, const MatvecArgs& a1, cudaStream_t stream) {
+  if (!q8_applies<T0>(a0) || !q8_applies<T1>(a1) || !q8_wide_fits<T0>(a0) || !q8_wide_fits<T1>(a1)) return false;
+  const auto kernel = q8::matvec_q8_pair_kernel<T0, T1>;
+  static const size_t limit = raise_smem_limit(kernel);
+  const size_t smem = std::max(q8::smem_bytes<T0>(q8::kWideWarps, 1, a0.w[0].n_in),
+                               q8::smem_bytes<T1>(q8::kWideWarps, 1, a1.w[0].n_in));
+  int per_sm = 0;
+  KVANT_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, q8::kWideWarps * 32, smem));
+  const int total0 = matvec_total_out(a0), total1 = matvec_total_out(a1);
+  const int blocks = device_sm_count() * std::max(per_sm, 1);
+  if (smem > limit || blocks < 2 || total0 <= 0 || total1 <= 0) return false;
+  double bytes0 = 0, bytes1 = 0;
+  for (int k = 0; k < a0.n_w; ++k) bytes0 += double(a0.w[k].n_out) * double(a0.w[k].row_bytes);
+  for (int k = 0; k < a1.n_w; ++k) bytes1 += double(a1.w[k].n_out) * double(a1.w[k].row_bytes);
+  const int blocks0 = std::clamp(int(std::lround(blocks * bytes0 / (bytes0 + bytes1))), 1, blocks - 1);
+  const int blocks1 = std::min(blocks - blocks0, total1);
+  const int b0 = std::min(blocks0, total0);
+  const auto split = [](int total, int n_blocks, int parts) {
+    return q8_split_mode() < 0 ? q8::split_tiles(total, n_blocks, parts, q8::kWideWarps, 1) : q8_split_mode() == 1;
+  };
+  const q8::PairPart p0{a0, total0, split(total0, b0, q8_row_parts<T0>(a0))};
+  const q8::PairPart p1{a1, total1, split(total1, blocks1, q8_row_parts<T1>(a1))};
+  launch_kernel(kernel, b0 + blocks1, q8::kWideWarps * 32, smem, stream, p0, p1, b0);
+  KVANT_CUDA_LAUNCHED();
+  return true;
+}
+
 // The dp4a path for the formats it reads; false when it does not apply.
 bool launch_matvec_q8(const MatvecArgs& a, cudaStream_t stream) {
-  int total = 0;
-  if (a.epilogue == MatvecEpilogue::SwiGlu) {
-    total = a.w[0].n_out;
-  } else {
-    for (int k = 0; k < a.n_w; ++k) total += a.w[k].n_out;
-  }
+  const int total = matvec_total_out(a);
   if (total <= 0 || a.n_rows <= 0) return false;
   switch (a.w[0].type) {
 #define KVANT_CASE(T) case GgmlType::T: return launch_q8<GgmlType::T>(a, total, stream);
@@ -378,6 +422,16 @@ void launch_matvec(const MatvecArgs& a, cudaStream_t stream) {
 #undef KVANT_CASE
     default: std::fprintf(stderr, "kvant cuda: matvec: unsupported weight type %u\n", unsigned(a.w[0].type)); std::abort();
   }
+}
+
+bool launch_matvec_pair(const MatvecArgs& a0, const MatvecArgs& a1, cudaStream_t stream) {
+  if (a0.n_rows != 1 || a1.n_rows != 1 || a0.epilogue != MatvecEpilogue::Store ||
+      a1.epilogue != MatvecEpilogue::Store)
+    return false;
+  const GgmlType t0 = a0.w[0].type, t1 = a1.w[0].type;
+  if (t1 == GgmlType::Q6_K && t0 == GgmlType::Q4_K) return launch_q8_pair<GgmlType::Q4_K, GgmlType::Q6_K>(a0, a1, stream);
+  if (t1 == GgmlType::Q6_K && t0 == GgmlType::Q5_K) return launch_q8_pair<GgmlType::Q5_K, GgmlType::Q6_K>(a0, a1, stream);
+  return false;
 }
 
 void launch_embed(const DeviceMatrix& table, const int32_t* tokens, int n, float* out, cudaStream_t stream) {

@@ -5,7 +5,8 @@
 // warp copies its tiles into its own ring of shared-memory stages with cp.async, several tiles ahead, so
 // each warp keeps kilobytes of weights in flight; each lane takes one "item" (one or two 32-element units)
 // of the staged tile at a time and accumulates d_w·d_x·Σ(q_w·q_x) (+ min·d_x·Σq_x) with __dp4a. Split
-// rows' per-tile warp totals meet in shared memory and are added in a fixed order per row.
+// rows' per-tile warp totals meet in shared memory and are added in a fixed order per row. The pair kernel
+// runs two such matvecs of different weight types in one launch (a K-quant mix's Q/K and V).
 #pragma once
 
 #include "backends/cuda/kernels.h"
@@ -355,9 +356,10 @@ __device__ __forceinline__ const uint8_t* item_row(const MatvecArgs& a, int item
   return a.w[k].data + size_t(j) * a.w[k].row_bytes;
 }
 
+// One block's work: block `block` of `n_blocks` that share a.w's output rows (blockIdx.y: the activation rows).
 template <GgmlType T, int NR, int kW>
-__global__ void __launch_bounds__(kW * 32, kW == kWarps ? (NR == 1 ? 3 : 2) : 1)
-    matvec_q8_kernel(MatvecArgs a, int total_out, bool split) {
+__device__ __forceinline__ void matvec_q8_block(const MatvecArgs& a, int total_out, bool split, int block,
+                                                int n_blocks) {
   using TL = Q8Tile<T>;
   constexpr int kRing = ring_stages(NR);
   extern __shared__ __align__(16) uint8_t smem[];
@@ -373,8 +375,8 @@ __global__ void __launch_bounds__(kW * 32, kW == kWarps ? (NR == 1 ? 3 : 2) : 1)
   // takes whole rows w, w + kW, ... (its steps are their tiles in order, summed in registers), or, when the
   // rows divide badly over the warps (split, see split_tiles), single tiles f = w, w + kW, ... whose totals meet in
   // shared memory. Step s of a warp lands in ring slot s % kRing.
-  const int out_begin = int(int64_t(blockIdx.x) * total_out / gridDim.x);
-  const int out_rows = int(int64_t(blockIdx.x + 1) * total_out / gridDim.x) - out_begin;
+  const int out_begin = int(int64_t(block) * total_out / n_blocks);
+  const int out_rows = int(int64_t(block + 1) * total_out / n_blocks) - out_begin;
   const int n_tiles = (n_in + TL::kElems - 1) / TL::kElems;
   const int parts = swiglu ? 2 * n_tiles : n_tiles;
   const int n_units = split ? out_rows * parts : out_rows;  // a unit: one tile (split) or one row
@@ -542,6 +544,29 @@ __global__ void __launch_bounds__(kW * 32, kW == kWarps ? (NR == 1 ? 3 : 2) : 1)
       }
       finish(cb + rl, r, dot, gate);
     }
+  }
+}
+
+template <GgmlType T, int NR, int kW>
+__global__ void __launch_bounds__(kW * 32, kW == kWarps ? (NR == 1 ? 3 : 2) : 1)
+    matvec_q8_kernel(MatvecArgs a, int total_out, bool split) {
+  matvec_q8_block<T, NR, kW>(a, total_out, split, int(blockIdx.x), int(gridDim.x));
+}
+
+// Two matvecs of one activation row in one launch (wide blocks): the first blocks0 blocks take a0's rows,
+// the rest a1's — Q/K and V of different weight types (Q4_K_M's Q6_K V) without a second kernel.
+struct PairPart {
+  MatvecArgs a;
+  int total_out;
+  bool split;
+};
+template <GgmlType T0, GgmlType T1>
+__global__ void __launch_bounds__(kWideWarps * 32, 1) matvec_q8_pair_kernel(PairPart p0, PairPart p1, int blocks0) {
+  const int b = int(blockIdx.x);
+  if (b < blocks0) {
+    matvec_q8_block<T0, 1, kWideWarps>(p0.a, p0.total_out, p0.split, b, blocks0);
+  } else {
+    matvec_q8_block<T1, 1, kWideWarps>(p1.a, p1.total_out, p1.split, b - blocks0, int(gridDim.x) - blocks0);
   }
 }
 
