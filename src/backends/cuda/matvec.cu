@@ -211,14 +211,17 @@ __global__ void embed_kernel(DeviceMatrix table, const int32_t* tokens, float* o
   }
 }
 
+// Output rows of a launch: the weights' rows (SwiGlu: the gate's).
+int matvec_total_out(const MatvecArgs& a) {
+  if (a.epilogue == MatvecEpilogue::SwiGlu) return a.w[0].n_out;
+  int total = 0;
+  for (int k = 0; k < a.n_w; ++k) total += a.w[k].n_out;
+  return total;
+}
+
 template <GgmlType T, int NR>
 void launch_typed(const MatvecArgs& a, cudaStream_t stream) {
-  int total = 0;
-  if (a.epilogue == MatvecEpilogue::SwiGlu) {
-    total = a.w[0].n_out;
-  } else {
-    for (int k = 0; k < a.n_w; ++k) total += a.w[k].n_out;
-  }
+  const int total = matvec_total_out(a);
   const dim3 grid(ceil_div(total, kWarps), ceil_div(a.n_rows, NR));
   launch_kernel(matvec_kernel<T, NR>, grid, kWarps * 32, 0, stream, a, total);
   KVANT_CUDA_LAUNCHED();
@@ -263,6 +266,11 @@ int q8_split_mode() {
   return mode;
 }
 
+// Whether a block of kW warps deals its rows to them tile by tile (q8::split_tiles, or the forced mode).
+bool q8_split(int total, int blocks, int parts, int kW, int nr) {
+  return q8_split_mode() < 0 ? q8::split_tiles(total, blocks, parts, kW, nr) : q8_split_mode() == 1;
+}
+
 // Tiles per output row of the int8 kernel (SwiGlu: gate and up rows).
 template <GgmlType T>
 int q8_row_parts(const MatvecArgs& a) {
@@ -280,7 +288,7 @@ void launch_q8_rows(const MatvecArgs& a, int total, cudaStream_t stream) {
   const int resident = std::max(1, device_sm_count() * std::max(per_sm, 1) / grid_y);
   const dim3 grid(std::min(total, resident), grid_y);
   const int parts = q8_row_parts<T>(a);
-  const bool split = q8_split_mode() < 0 ? q8::split_tiles(total, int(grid.x), parts, kW, NR) : q8_split_mode() == 1;
+  const bool split = q8_split(total, int(grid.x), parts, kW, NR);
   launch_kernel(kernel, grid, kW * 32, smem, stream, a, total, split);
   KVANT_CUDA_LAUNCHED();
 }
@@ -341,14 +349,6 @@ bool launch_q8(const MatvecArgs& a, int total, cudaStream_t stream) {
   return true;
 }
 
-// Output rows of a launch: the weights' rows (SwiGlu: the gate's).
-int matvec_total_out(const MatvecArgs& a) {
-  if (a.epilogue == MatvecEpilogue::SwiGlu) return a.w[0].n_out;
-  int total = 0;
-  for (int k = 0; k < a.n_w; ++k) total += a.w[k].n_out;
-  return total;
-}
-
 // Two wide int8 matvecs of one activation row as one launch (matvec_q8_pair_kernel); the blocks are
 // shared out in proportion to the weight bytes. False when either does not take the wide int8 path.
 template <GgmlType T0, GgmlType T1>
@@ -369,11 +369,8 @@ bool launch_q8_pair(const MatvecArgs& a0, const MatvecArgs& a1, cudaStream_t str
   const int blocks0 = std::clamp(int(std::lround(blocks * bytes0 / (bytes0 + bytes1))), 1, blocks - 1);
   const int blocks1 = std::min(blocks - blocks0, total1);
   const int b0 = std::min(blocks0, total0);
-  const auto split = [](int total, int n_blocks, int parts) {
-    return q8_split_mode() < 0 ? q8::split_tiles(total, n_blocks, parts, q8::kWideWarps, 1) : q8_split_mode() == 1;
-  };
-  const q8::PairPart p0{a0, total0, split(total0, b0, q8_row_parts<T0>(a0))};
-  const q8::PairPart p1{a1, total1, split(total1, blocks1, q8_row_parts<T1>(a1))};
+  const q8::PairPart p0{a0, total0, q8_split(total0, b0, q8_row_parts<T0>(a0), q8::kWideWarps, 1)};
+  const q8::PairPart p1{a1, total1, q8_split(total1, blocks1, q8_row_parts<T1>(a1), q8::kWideWarps, 1)};
   launch_kernel(kernel, b0 + blocks1, q8::kWideWarps * 32, smem, stream, p0, p1, b0);
   KVANT_CUDA_LAUNCHED();
   return true;
