@@ -195,7 +195,7 @@ void test_mixed_qkv(cuda::CudaOps& ops) {
     }
   }
   std::printf("mixed Q/K/V: Q4_K and Q5_K with a Q6_K V (%s), checked\n",
-              ops.matvec_pairs() ? "one pair launch" : "two launches; KVANT_CUDA_MATVEC_PAIR=1 fuses them");
+              ops.matvec_pairs() ? "one pair launch" : "two launches: KVANT_CUDA_MATVEC_PAIR=0");
 }
 
 void test_elementwise(cuda::CudaOps& ops, CpuOps& cpu) {
@@ -480,56 +480,58 @@ void test_fused_token_write(cuda::CudaOps& ops, CpuOps& cpu) {
               "bit-identical to the unfused launches\n", checked, exact);
 }
 
-// One decode attention over 32K keys, 8 KV heads, G = 4, d = 64 (the 1B shape): 20 attention ops in
-// one captured graph, timed with events over 5 replays after 2 warm-ups (the two tiny copies of
-// each forward are included: ~1%).
+// One decode attention over 32K keys, 8 KV heads, G = 4, d = 64 and 128 (the 1B and 8B shapes): 20
+// attention ops in one captured graph, timed with events over 5 replays after 2 warm-ups (the two tiny
+// copies of each forward are included: ~1%).
 void bench_attention(cuda::CudaOps& ops) {
-  for (KvType t : {KvType::F16, KvType::TURBO_4B}) {
-    KvCacheConfig c;
-    c.n_layer = 1;
-    c.n_head_kv = 8;
-    c.head_dim = 64;
-    c.n_ctx = 32768;
-    c.type_k = c.type_v = t;
-    c.window = kDefaultKvWindow;
-    c.max_batch = 512;
-    auto cache = KvCache::create(c);
-    CHECK(bool(cache), "bench cache create");
-    if (!cache) continue;
-    const size_t row = size_t(c.n_head_kv) * c.head_dim;
-    const std::vector<float> k = test::random_normal(512 * row, 5), v = test::random_normal(512 * row, 6);
-    std::vector<int32_t> pos(512);
-    for (int start = 0; start < int(c.n_ctx); start += 512) {
-      for (int i = 0; i < 512; ++i) pos[i] = start + i;
-      ops.kv_write(*cache, 0, k.data(), v.data(), 512, pos.data());
+  for (int d : {64, 128}) {
+    for (KvType t : {KvType::F16, KvType::TURBO_4B}) {
+      KvCacheConfig c;
+      c.n_layer = 1;
+      c.n_head_kv = 8;
+      c.head_dim = d;
+      c.n_ctx = 32768;
+      c.type_k = c.type_v = t;
+      c.window = kDefaultKvWindow;
+      c.max_batch = 512;
+      auto cache = KvCache::create(c);
+      CHECK(bool(cache), "bench cache create");
+      if (!cache) continue;
+      const size_t row = size_t(c.n_head_kv) * c.head_dim;
+      const std::vector<float> k = test::random_normal(512 * row, 5), v = test::random_normal(512 * row, 6);
+      std::vector<int32_t> pos(512);
+      for (int start = 0; start < int(c.n_ctx); start += 512) {
+        for (int i = 0; i < 512; ++i) pos[i] = start + i;
+        ops.kv_write(*cache, 0, k.data(), v.data(), 512, pos.data());
+      }
+      const int n_head = 32, reps = 20, runs = 5;
+      Dev dq(test::random_normal(size_t(n_head) * d, 7)), dout(size_t(n_head) * d);
+      int32_t p = int32_t(c.n_ctx) - 1;
+      auto forward = [&] {
+        as_forward(ops, 1, &p, [&] {
+          for (int i = 0; i < reps; ++i) ops.attention(*cache, 0, dq.p, 1, n_head, &p, dout.p);
+        });
+      };
+      forward();
+      forward();
+      cudaEvent_t e0, e1;
+      cudaEventCreate(&e0);
+      cudaEventCreate(&e1);
+      cudaEventRecord(e0, ops.stream());
+      for (int r = 0; r < runs; ++r) forward();
+      cudaEventRecord(e1, ops.stream());
+      cudaEventSynchronize(e1);
+      float ms = 0;
+      cudaEventElapsedTime(&ms, e0, e1);
+      cudaEventDestroy(e0);
+      cudaEventDestroy(e1);
+      const std::vector<float> o = dout.get();
+      bool finite = true;
+      for (float x : o) finite &= std::isfinite(x);
+      CHECK(finite, "bench attention %s: non-finite output", kv_type_name(t));
+      std::printf("attention bench K=V=%-12s 32768 keys, 8 KV heads, G=4, d=%d: %7.1f us per attention (graph)\n",
+                  kv_type_name(t), d, 1e3 * ms / (runs * reps));
     }
-    const int n_head = 32, reps = 20, runs = 5;
-    Dev dq(test::random_normal(size_t(n_head) * 64, 7)), dout(size_t(n_head) * 64);
-    int32_t p = int32_t(c.n_ctx) - 1;
-    auto forward = [&] {
-      as_forward(ops, 1, &p, [&] {
-        for (int i = 0; i < reps; ++i) ops.attention(*cache, 0, dq.p, 1, n_head, &p, dout.p);
-      });
-    };
-    forward();
-    forward();
-    cudaEvent_t e0, e1;
-    cudaEventCreate(&e0);
-    cudaEventCreate(&e1);
-    cudaEventRecord(e0, ops.stream());
-    for (int r = 0; r < runs; ++r) forward();
-    cudaEventRecord(e1, ops.stream());
-    cudaEventSynchronize(e1);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, e0, e1);
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
-    const std::vector<float> o = dout.get();
-    bool finite = true;
-    for (float x : o) finite &= std::isfinite(x);
-    CHECK(finite, "bench attention %s: non-finite output", kv_type_name(t));
-    std::printf("attention bench K=V=%-12s 32768 keys, 8 KV heads, G=4, d=64: %7.1f us per attention (graph)\n",
-                kv_type_name(t), 1e3 * ms / (runs * reps));
   }
 }
 
@@ -567,7 +569,6 @@ void bench_matvec(cuda::CudaOps& ops) {
 
 int main() {
   setvbuf(stdout, nullptr, _IONBF, 0);
-  setenv("KVANT_CUDA_MATVEC_PAIR", "1", 0);  // test the pair launch unless the environment says otherwise
   test::require_device();
   cuda::CudaOps ops;
   CpuOps cpu(4);

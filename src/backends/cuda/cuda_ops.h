@@ -124,9 +124,9 @@ class CudaOps final : public Ops {
   bool mma_attention_ = true;       // AttentionArgs::mma; KVANT_CUDA_ATTN_MMA=0 (A/B)
   int attention_stages_ = 0;        // AttentionArgs::stages; KVANT_CUDA_ATTN_STAGES=N (2..8, A/B)
   int attention_splits_ = 0;        // sequence splits of a compressed segment; KVANT_CUDA_ATTN_SPLITS=N (1..256, A/B; 0: rule)
-  // Q/K/V of two weight types (Q4_K/Q5_K with Q6_K) as one pair launch (launch_matvec_pair). Off until its
-  // test (test_cuda_ops "mixed qkv") has passed on a GPU; KVANT_CUDA_MATVEC_PAIR=1 turns it on.
-  bool pair_matvec_ = false;
+  // Q/K/V of two weight types (Q4_K/Q5_K with Q6_K) as one pair launch (launch_matvec_pair);
+  // KVANT_CUDA_MATVEC_PAIR=0 gives two launches (A/B).
+  bool pair_matvec_ = true;
   std::vector<DeviceBuffer> activations_;
   GemmScratch gemm_scratch_;  // the large-batch prefill GEMM's f16 operands
   std::unordered_map<const void*, DeviceWeight> weights_;

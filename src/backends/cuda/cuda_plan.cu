@@ -195,7 +195,7 @@ size_t CudaOps::emit_matmuls(const std::vector<Op>& ops, size_t first, const Op*
   }
   // Up to 3 weights on the same input (Q/K/V): a run of one type in one launch; a following run of a
   // second type (a K-quant mix's Q6_K V) joins it in one pair launch where the int8 kernels fuse the two
-  // (pair_matvec_, off by default), else it is the next launch.
+  // (pair_matvec_, on by default), else it is the next launch.
   auto take_run = [&](MatvecArgs& run, size_t at, size_t room) {
     run.n_w = 0;
     while (size_t(run.n_w) < room && at + size_t(run.n_w) < ops.size()) {
