@@ -20,8 +20,12 @@ extern template void launch_attention_k<KvType::TURBO_5B>(const AttentionArgs&, 
 
 namespace {
 
+// Threads of a combine block: 256 so that at head_dim 64 / 128 four / two threads share an element's
+// splits, each with 8 loads in flight (the partials' L2 round trips, not bandwidth, bound this kernel).
+constexpr int kCombineThreads = 256;
+
 // One block per (row, query head). Warp 0 finds the maximum and the split weights; then the threads sum
-// the output elements over the splits (several threads per element when d < 128), main and window apart.
+// the output elements over the splits (several threads per element when d < 256), main and window apart.
 __global__ void attention_combine_kernel(AttentionArgs a) {
   if (a.launch_dependents) pdl_launch_dependents();
   pdl_prologue();
@@ -61,7 +65,7 @@ __global__ void attention_combine_kernel(AttentionArgs a) {
   if (sub < lanes) {
     for (int e = i; e < d; e += int(blockDim.x)) {
       float xm = 0.0f, xw = 0.0f;
-#pragma unroll 4
+#pragma unroll 8
       for (int s = sub; s < a.splits_main; s += lanes) {
         const float v = parts[size_t(s) * (d + 2) + 2 + e];
         xm += wt[s] != 0.0f ? wt[s] * v : 0.0f;
@@ -123,8 +127,8 @@ void launch_attention(const AttentionArgs& args, cudaStream_t stream) {
     case KvType::TURBO_5B: launch_attention_k<KvType::TURBO_5B>(a, grid, smem, stream); break;
   }
   if (n_parts > 1) {
-    const size_t floats = n_parts + 2 * d + 2 * std::max(1, 128 / d) * d;  // weights, x_main, x_win, sums
-    launch_kernel(attention_combine_kernel, a.n_rows * a.n_head, 128, floats * sizeof(float), stream, a);
+    const size_t floats = n_parts + 2 * d + 2 * std::max(1, kCombineThreads / d) * d;  // weights, x_main, x_win, sums
+    launch_kernel(attention_combine_kernel, a.n_rows * a.n_head, kCombineThreads, floats * sizeof(float), stream, a);
     KVANT_CUDA_LAUNCHED();
   }
 }

@@ -115,19 +115,31 @@ struct AttnWarpState {
   float m[GM], l[GM], acc[NCH][GM][8];
 };
 
+// 16-byte copies per lane that staging one step of B-bit turbo vectors of at most d_max elements takes
+// at most: the step's bytes plus up to 15 bytes of alignment in front, dealt over 32 lanes (0: B = 0,
+// nothing staged).
+__host__ __device__ constexpr int stage_lane_chunks(int bits, int d_max) {
+  return bits == 0 ? 0 : ((15 + kAttnStep * (2 + d_max * bits / 8) + 15) / 16 + 31) / 32;
+}
+
 // Async copy (by one warp) of the bytes of vectors [t0, t0 + n_t) at base into dst, from the 16-byte
 // boundary at or below the first byte; the first vector lands at dst + stage_offset(...). policy: an L2
-// cache policy (evict-first) or 0.
+// cache policy (evict-first) or 0. kChunks (stage_lane_chunks) copies per lane, unrolled and predicated:
+// no loop, no branches.
+template <int kChunks>
 __device__ __forceinline__ void stage_warp(uint8_t* dst, const uint8_t* base, size_t stride, int t0, int n_t, int lane,
                                            uint64_t policy) {
   const uint8_t* a0 = base + size_t(t0) * stride;
   const uint8_t* s0 = reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(a0) & ~uintptr_t(15));
   const int n16 = int((a0 + size_t(n_t) * stride - s0 + 15) / 16);
+  const uint32_t d0 = uint32_t(__cvta_generic_to_shared(dst)) + 16 * lane;
+  const uint8_t* const src = s0 + 16 * lane;
   if (policy != 0) {
-    const uint32_t d0 = uint32_t(__cvta_generic_to_shared(dst));
-    for (int i = lane; i < n16; i += 32) copy16_async_hint(d0 + 16 * i, s0 + 16 * i, policy);
+#pragma unroll
+    for (int u = 0; u < kChunks; ++u) copy16_async_if(lane + 32 * u < n16, d0 + 512 * u, src + 512 * u, policy);
   } else {
-    for (int i = lane; i < n16; i += 32) __pipeline_memcpy_async(dst + 16 * i, s0 + 16 * i, 16);
+#pragma unroll
+    for (int u = 0; u < kChunks; ++u) copy16_async_if(lane + 32 * u < n16, d0 + 512 * u, src + 512 * u);
   }
 }
 __device__ __forceinline__ int stage_offset(const uint8_t* base, size_t stride, int t0) {
@@ -208,8 +220,10 @@ __device__ __forceinline__ void load_centroids(const KvTables& t, float* dst) {
 // One warp's 32-key steps of [begin, end) (steps warp, warp + 4, ...) and, for the staged halves, its
 // ring of `stages` staging buffers filled with cp.async S − 1 steps ahead. arrive(j) is called for
 // j = 0, 1, ... in turn; it tracks step j's buffer (j mod S) by counting instead of dividing.
-template <bool kSK, bool kSV>
+// kKChunks, kVChunks: stage_lane_chunks of the staged K, V (0 where not staged).
+template <bool kSK, bool kSV, int kKChunks, int kVChunks>
 struct StepRing {
+  static_assert((kSK == (kKChunks > 0)) && (kSV == (kVChunks > 0)));
   static constexpr bool kStaged = kSK || kSV;
   const AttnSeg &ks, &vs;
   const AttnStage& st;
@@ -229,8 +243,8 @@ struct StepRing {
   __device__ int t0(int j) const { return begin + kAttnStep * (warp + kAttnWarps * j); }
   __device__ int n_t(int j) const { return min(kAttnStep, end - t0(j)); }
   __device__ void stage(int j, int b) const {
-    if constexpr (kSK) stage_warp(kw + b * st.kcap, ks.base, ks.stride, t0(j), n_t(j), lane, st.policy);
-    if constexpr (kSV) stage_warp(vw + b * st.vcap, vs.base, vs.stride, t0(j), n_t(j), lane, st.policy);
+    if constexpr (kSK) stage_warp<kKChunks>(kw + b * st.kcap, ks.base, ks.stride, t0(j), n_t(j), lane, st.policy);
+    if constexpr (kSV) stage_warp<kVChunks>(vw + b * st.vcap, vs.base, vs.stride, t0(j), n_t(j), lane, st.policy);
   }
   // Before the first step: the first S − 1 steps in flight.
   __device__ void prime() const {
@@ -292,7 +306,9 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
                                             const AttnStage& st, const float* ck, const float* cv, float* wsh,
                                             const float (&q)[NCH][GM][8], AttnWarpState<GM, NCH>& w) {
   constexpr int KP = 32 / LPK;
-  StepRing<kSK, kSV> ring(ks, vs, st, begin, end);
+  StepRing<kSK, kSV, kSK ? stage_lane_chunks(KvBits<KD>::value, 8 * LPK * NCH) : 0,
+           kSV ? stage_lane_chunks(KvBits<VD>::value, 8 * LPK * NCH) : 0>
+      ring(ks, vs, st, begin, end);
   const int lane = ring.lane;
   const int kg = lane / LPK, c = lane % LPK;
   const int own = kg + KP * c;  // the key of the step whose score and weight this lane owns
@@ -444,19 +460,23 @@ __device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
   const __half2 h = __floats2half2_rn(lo, hi);
   return *reinterpret_cast<const uint32_t*>(&h);
 }
-// The f16 pair (low nibble's centroid, high nibble's) of byte j of w from this lane's table replica.
-__device__ __forceinline__ uint32_t code_pair(const uint8_t* lut_lane, uint32_t w, int j) {
+// The f16 pair (low nibble's centroid, high nibble's) of byte j of w from the table at lut, replica
+// lane4 / 4 (lane4 = 4·(lane % kMmaLutCopies)): shift, mask-and-or (one LOP3), load.
+__device__ __forceinline__ uint32_t code_pair(const uint8_t* lut, uint32_t lane4, uint32_t w, int j) {
   static_assert(4 * kMmaLutCopies == 1 << kMmaLutShift);
-  const uint32_t off = (j == 0 ? w << kMmaLutShift : w >> (8 * j - kMmaLutShift)) & (0xFFu << kMmaLutShift);
-  return *reinterpret_cast<const uint32_t*>(lut_lane + off);
+  const uint32_t off = ((j == 0 ? w << kMmaLutShift : w >> (8 * j - kMmaLutShift)) & (0xFFu << kMmaLutShift)) | lane4;
+  return *reinterpret_cast<const uint32_t*>(lut + off);
 }
 // Fills the pair table: entry b, replica r at word kMmaLutCopies·b + r = {centroid[b & 15], centroid[b >> 4]}
-// in f16.
+// in f16. One thread per entry writes its replicas as 16-byte stores.
 __device__ inline void fill_code_pairs(const KvTables& t, uint32_t* lut) {
+  static_assert(kMmaLutCopies % 4 == 0);
   const float* c = t.centroids[2];  // 4-bit codebook
-  for (int i = threadIdx.x; i < 256 * kMmaLutCopies; i += blockDim.x) {
-    const int b = i / kMmaLutCopies;
-    lut[i] = pack_half2(c[b & 15], c[b >> 4]);
+  for (int b = threadIdx.x; b < 256; b += blockDim.x) {
+    const uint32_t pair = pack_half2(c[b & 15], c[b >> 4]);
+    uint4* const dst = reinterpret_cast<uint4*>(lut + kMmaLutCopies * b);
+#pragma unroll
+    for (int r = 0; r < kMmaLutCopies / 4; ++r) dst[r] = make_uint4(pair, pair, pair, pair);
   }
 }
 
@@ -479,9 +499,10 @@ __device__ __forceinline__ void attend_warp_mma(const AttnSeg& ks, const AttnSeg
                                                 const float* q_sh, int G, MmaWarpState<D>& w) {
   constexpr int kSteps = D / 16;  // k-steps of the score mma, row tiles of the value mma
   constexpr int kKWords = D / 32, kVWords = (D / 16 + 3) / 4;
-  StepRing<true, true> ring(ks, vs, st, begin, end);
+  constexpr int kChunks = stage_lane_chunks(4, D);
+  StepRing<true, true, kChunks, kChunks> ring(ks, vs, st, begin, end);
   const int lane = ring.lane, g = lane >> 2, t = lane & 3;
-  const uint8_t* const lut_lane = lut + 4 * (lane % kMmaLutCopies);
+  const uint32_t lane4 = 4 * (lane % kMmaLutCopies);
   const int k_stride = int(ks.stride), v_stride = int(vs.stride);
   // Query fragments (B of K·Qᵀ): head g, elements (D/4)·t + 4s .. + 3 for k-step s.
   uint32_t qb[kSteps][2];
@@ -519,8 +540,8 @@ __device__ __forceinline__ void attend_warp_mma(const AttnSeg& ks, const AttnSeg
 #pragma unroll
       for (int ks_ = 0; ks_ < kSteps; ++ks_) {
         const int word = ks_ / 2, byte = 2 * (ks_ % 2);
-        const uint32_t a[4] = {code_pair(lut_lane, r0[word], byte), code_pair(lut_lane, r1[word], byte),
-                               code_pair(lut_lane, r0[word], byte + 1), code_pair(lut_lane, r1[word], byte + 1)};
+        const uint32_t a[4] = {code_pair(lut, lane4, r0[word], byte), code_pair(lut, lane4, r1[word], byte),
+                               code_pair(lut, lane4, r0[word], byte + 1), code_pair(lut, lane4, r1[word], byte + 1)};
         mma_16816(c, a, qb[ks_][0], qb[ks_][1]);
       }
       const bool v0 = k0 < n_t, v1 = k1 < n_t;
@@ -581,8 +602,8 @@ __device__ __forceinline__ void attend_warp_mma(const AttnSeg& ks, const AttnSeg
       words_a2(vbuf, voff + (ka + 9) * v_stride + run, wb8);
 #pragma unroll
       for (int i = 0; i < kSteps; ++i) {  // byte i of each key's run: rows (d/8)·g + 2i, + 1 of tile i
-        const uint32_t pa = code_pair(lut_lane, wa[i / 4], i % 4), pb = code_pair(lut_lane, wb[i / 4], i % 4);
-        const uint32_t pa8 = code_pair(lut_lane, wa8[i / 4], i % 4), pb8 = code_pair(lut_lane, wb8[i / 4], i % 4);
+        const uint32_t pa = code_pair(lut, lane4, wa[i / 4], i % 4), pb = code_pair(lut, lane4, wb[i / 4], i % 4);
+        const uint32_t pa8 = code_pair(lut, lane4, wa8[i / 4], i % 4), pb8 = code_pair(lut, lane4, wb8[i / 4], i % 4);
         const uint32_t a[4] = {__byte_perm(pa, pb, 0x5410), __byte_perm(pa, pb, 0x7632), __byte_perm(pa8, pb8, 0x5410),
                                __byte_perm(pa8, pb8, 0x7632)};
         mma_16816(w.o[i], a, b0, b1);
@@ -602,7 +623,6 @@ __device__ __forceinline__ void attend_warp_mma(const AttnSeg& ks, const AttnSeg
 template <KvType KT, KvType VT, int LPK, int NCH, int GM>
 __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) attention_kernel(AttentionArgs a) {
   if (a.launch_dependents) pdl_launch_dependents();
-  pdl_prologue();
   extern __shared__ __align__(16) uint8_t smem[];
   const int d = a.kv.head_dim, d8 = d / 8, n_kv = a.kv.n_head_kv;
   const int g_total = a.n_head / n_kv;
@@ -612,17 +632,6 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
   bx /= n_gchunks;
   const int h = bx % n_kv, r = bx / n_kv;
   const int g0 = gchunk * GM, G = min(GM, g_total - g0);
-  const int n_keys = a.positions[r] + 1;
-  const int n_recent = a.kv.window > 0 ? min(a.kv.window, n_keys) : 0;
-  const int n_old = n_keys - n_recent;
-  const bool in_window = int(blockIdx.y) >= a.splits_main;
-  const int split = in_window ? blockIdx.y - a.splits_main : blockIdx.y;
-  const int n_splits = in_window ? a.splits_window : a.splits_main;
-  const int seg_begin = in_window ? n_old : 0, seg_end = in_window ? n_keys : n_old;
-  const int chunk = max((seg_end - seg_begin + n_splits - 1) / n_splits, kAttnMinChunk);
-  const int begin = seg_begin + split * chunk, end = min(seg_end, begin + chunk);
-  const int n_parts = a.splits_main + a.splits_window;
-  const size_t head0 = size_t(r) * a.n_head + size_t(h) * g_total + g0;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
 
   const AttnSmem plan = attention_smem(KT, a.kv.k_bytes, VT, a.kv.v_bytes, d, GM, a.stages, a.mma);
@@ -639,12 +648,26 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
   uint8_t* const region = smem + plan.fixed;
   float* const merge = reinterpret_cast<float*>(region);  // [warps][GM][d] after the key loop
 
+  // The codebooks (constant tables, not written by earlier kernels) before waiting for the previous kernel.
   load_centroids<KT>(a.tables, ck);
   load_centroids<VT>(a.tables, cv);
   // The compressed segment on tensor cores (attend_warp_mma): turbo_kv_4b K and V, d = 8·LPK ∈ {64, 128}.
   constexpr bool kMmaKernel = attention_mma_types(KT, VT) && NCH == 1 && (LPK == 8 || LPK == 16) && GM <= 8;
   const bool use_mma = kMmaKernel && plan.lut > 0 && d == 8 * LPK && int(blockIdx.y) < a.splits_main;
   if (use_mma) fill_code_pairs(a.tables, lut);
+  pdl_prologue();  // from here on: positions, queries and cache written by earlier kernels
+
+  const int n_keys = a.positions[r] + 1;
+  const int n_recent = a.kv.window > 0 ? min(a.kv.window, n_keys) : 0;
+  const int n_old = n_keys - n_recent;
+  const bool in_window = int(blockIdx.y) >= a.splits_main;
+  const int split = in_window ? blockIdx.y - a.splits_main : blockIdx.y;
+  const int n_splits = in_window ? a.splits_window : a.splits_main;
+  const int seg_begin = in_window ? n_old : 0, seg_end = in_window ? n_keys : n_old;
+  const int chunk = max((seg_end - seg_begin + n_splits - 1) / n_splits, kAttnMinChunk);
+  const int begin = seg_begin + split * chunk, end = min(seg_end, begin + chunk);
+  const int n_parts = a.splits_main + a.splits_window;
+  const size_t head0 = size_t(r) * a.n_head + size_t(h) * g_total + g0;
   const float scale = 1.0f / sqrtf(float(d));
   const int pos = n_keys - 1;
   // Each warp readies its own query heads g = warp, warp + 4, ...: load, RoPE (fused token write), scale,

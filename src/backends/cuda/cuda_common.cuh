@@ -167,6 +167,21 @@ __device__ __forceinline__ void copy16_async_hint(uint32_t smem_addr, const void
                "l"(policy)
                : "memory");
 }
+// The same copies issued only where `on` (a predicated instruction, no branch); policy 0: no L2 hint.
+__device__ __forceinline__ void copy16_async_if(bool on, uint32_t smem_addr, const void* gmem, uint64_t policy) {
+  asm volatile(
+      "{\n .reg .pred p;\n setp.ne.b32 p, %0, 0;\n"
+      " @p cp.async.cg.shared.global.L2::cache_hint [%1], [%2], 16, %3;\n}\n" ::"r"(int(on)),
+      "r"(smem_addr), "l"(gmem), "l"(policy)
+      : "memory");
+}
+__device__ __forceinline__ void copy16_async_if(bool on, uint32_t smem_addr, const void* gmem) {
+  asm volatile(
+      "{\n .reg .pred p;\n setp.ne.b32 p, %0, 0;\n @p cp.async.cg.shared.global [%1], [%2], 16;\n}\n" ::"r"(
+          int(on)),
+      "r"(smem_addr), "l"(gmem)
+      : "memory");
+}
 
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

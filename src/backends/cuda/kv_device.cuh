@@ -69,7 +69,7 @@ template <typename Sync>
 __device__ __forceinline__ void fwht_shared(float* x, int n, int t, int n_threads, Sync sync) {
   for (int len = 1; len < n; len <<= 1) {
     for (int p = t; p < n / 2; p += n_threads) {
-      const int i = (p / len) * 2 * len + p % len;
+      const int i = ((p & ~(len - 1)) << 1) | (p & (len - 1));  // (p / len)·2·len + p % len, len a power of 2
       const float a = x[i], b = x[i + len];
       x[i] = a + b;
       x[i + len] = a - b;
