@@ -1,9 +1,9 @@
 // tests/cuda/test_cuda_ops.cu — every CUDA op against a CPU reference on random data: matvec for each
 // weight format (exact f64 reference over the dequantised weights), the fused norm/SwiGLU/residual
-// epilogues, a K-quant mix's Q/K/V in one launch, RoPE, embed, KV encode (bytes against the CPU codecs) and attention for every K/V pair,
-// with and without the f16 window, single and multi-row, one split or many (5000 keys, eager and as a
-// replayed graph), decode's RoPE + KV write fused into attention, plus timings of matvecs and of a
-// 32K-key decode attention. Outputs are NaN-poisoned.
+// epilogues, a K-quant mix's Q/K/V in one launch, RoPE, embed, KV encode (bytes against the CPU codecs)
+// and attention for every K/V pair, with and without the f16 window, single and multi-row, one split or
+// many (5000 keys, eager and as a replayed graph), decode's RoPE + KV write fused into attention, plus
+// timings of matvecs and of a 32K-key decode attention. Outputs are NaN-poisoned.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>

@@ -363,9 +363,12 @@ bool launch_q8_pair(const MatvecArgs& a0, const MatvecArgs& a1, cudaStream_t str
   const int total0 = matvec_total_out(a0), total1 = matvec_total_out(a1);
   const int blocks = device_sm_count() * std::max(per_sm, 1);
   if (smem > limit || blocks < 2 || total0 <= 0 || total1 <= 0) return false;
-  double bytes0 = 0, bytes1 = 0;
-  for (int k = 0; k < a0.n_w; ++k) bytes0 += double(a0.w[k].n_out) * double(a0.w[k].row_bytes);
-  for (int k = 0; k < a1.n_w; ++k) bytes1 += double(a1.w[k].n_out) * double(a1.w[k].row_bytes);
+  const auto weight_bytes = [](const MatvecArgs& a) {
+    double bytes = 0;
+    for (int k = 0; k < a.n_w; ++k) bytes += double(a.w[k].n_out) * double(a.w[k].row_bytes);
+    return bytes;
+  };
+  const double bytes0 = weight_bytes(a0), bytes1 = weight_bytes(a1);
   const int blocks0 = std::clamp(int(std::lround(blocks * bytes0 / (bytes0 + bytes1))), 1, blocks - 1);
   const int blocks1 = std::min(blocks - blocks0, total1);
   const int b0 = std::min(blocks0, total0);
