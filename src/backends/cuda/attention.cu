@@ -21,11 +21,15 @@ extern template void launch_attention_k<KvType::TURBO_5B>(const AttentionArgs&, 
 namespace {
 
 // Threads of a combine block: 256 so that at head_dim 64 / 128 four / two threads share an element's
-// splits, each with 8 loads in flight (the partials' L2 round trips, not bandwidth, bound this kernel).
+// splits. The partials' L2 round trips, not bandwidth, bound this kernel, so each thread issues a batch of
+// kCombineBatch loads at once, the first batch before the split weights are known.
 constexpr int kCombineThreads = 256;
+constexpr int kCombineBatch = 16;
+constexpr int kCombineWeightRegs = 4;  // (m, l) pairs warp 0 keeps per lane: 128 splits in one pass
 
-// One block per (row, query head). Warp 0 finds the maximum and the split weights; then the threads sum
-// the output elements over the splits (several threads per element when d < 256), main and window apart.
+// One block per (row, query head). Warp 0 finds the maximum and the split weights while the other threads'
+// first loads are in flight; then the threads sum the output elements over the splits (several threads per
+// element when d < 256, each a stride of the splits), main and window apart, and add their sums in order.
 __global__ void attention_combine_kernel(AttentionArgs a) {
   if (a.launch_dependents) pdl_launch_dependents();
   pdl_prologue();
@@ -37,59 +41,90 @@ __global__ void attention_combine_kernel(AttentionArgs a) {
   float* wt = comb_sm;            // [n_parts]
   float* x_main = wt + n_parts;   // [d]
   float* x_win = x_main + d;      // [d]
+  float* const sums = x_win + d;  // [lanes][2][d]
   __shared__ float l_sh;
-  if (threadIdx.x < 32) {
-    const int lane = threadIdx.x;
+  const int tid = int(threadIdx.x);
+  const int lanes = max(1, int(blockDim.x) / d), sub = tid / d, i = tid % d;
+  const bool summing = sub < lanes;
+  // Batch of partial elements e of splits s0, s0 + lanes, ...: all loads independent and unconditional
+  // on the weights (a split whose block saw no key has weight 0, and its partial, maybe stale, is
+  // selected away below).
+  float v[kCombineBatch];
+  auto load_batch = [&](int e, int s0) {
+#pragma unroll
+    for (int j = 0; j < kCombineBatch; ++j) {
+      const int s = s0 + j * lanes;
+      v[j] = s < n_parts ? parts[size_t(s) * (d + 2) + 2 + e] : 0.0f;
+    }
+  };
+  if (summing) load_batch(i, sub);
+  if (tid < 32) {
+    const int lane = tid;
+    auto ml_of = [&](int s) { return *reinterpret_cast<const float2*>(parts + size_t(s) * (d + 2)); };
+    float2 ml[kCombineWeightRegs];
     float m = -INFINITY;
-    for (int s = lane; s < n_parts; s += 32) {
-      const float* p = parts + size_t(s) * (d + 2);
-      if (p[1] > 0.0f) m = fmaxf(m, p[0]);
+#pragma unroll
+    for (int k = 0; k < kCombineWeightRegs; ++k) {
+      const int s = lane + 32 * k;
+      ml[k] = s < n_parts ? ml_of(s) : make_float2(0.0f, 0.0f);
+    }
+#pragma unroll
+    for (int k = 0; k < kCombineWeightRegs; ++k)
+      if (ml[k].y > 0.0f) m = fmaxf(m, ml[k].x);
+    for (int s = lane + 32 * kCombineWeightRegs; s < n_parts; s += 32) {
+      const float2 p = ml_of(s);
+      if (p.y > 0.0f) m = fmaxf(m, p.x);
     }
     m = warp_max(m);
     float l = 0.0f;
-    for (int s = lane; s < n_parts; s += 32) {
-      const float* p = parts + size_t(s) * (d + 2);
-      const float w = p[1] > 0.0f ? expf(p[0] - m) : 0.0f;  // empty split: weight 0
+    auto weigh = [&](int s, float2 p) {
+      const float w = p.y > 0.0f ? expf(p.x - m) : 0.0f;  // empty split: weight 0
       wt[s] = w;
-      l += p[1] * w;
-    }
+      l += p.y * w;
+    };
+#pragma unroll
+    for (int k = 0; k < kCombineWeightRegs; ++k)
+      if (lane + 32 * k < n_parts) weigh(lane + 32 * k, ml[k]);
+    for (int s = lane + 32 * kCombineWeightRegs; s < n_parts; s += 32) weigh(s, ml_of(s));
     l = warp_sum(l);
     if (lane == 0) l_sh = l;
   }
   __syncthreads();
-  // Element i's sums over the splits, `lanes` threads per element (each a stride of the splits, loads
-  // independent and unconditional: a split whose block saw no key has weight 0 and its partial, maybe
-  // stale, is selected away), then added up through shared memory.
-  const int lanes = max(1, int(blockDim.x) / d), sub = int(threadIdx.x) / d, i = int(threadIdx.x) % d;
-  float* const sums = x_win + d;  // [lanes][2][d]
-  if (sub < lanes) {
+  if (summing) {
     for (int e = i; e < d; e += int(blockDim.x)) {
       float xm = 0.0f, xw = 0.0f;
-#pragma unroll 8
-      for (int s = sub; s < a.splits_main; s += lanes) {
-        const float v = parts[size_t(s) * (d + 2) + 2 + e];
-        xm += wt[s] != 0.0f ? wt[s] * v : 0.0f;
-      }
-      for (int s = a.splits_main + sub; s < n_parts; s += lanes) {
-        const float v = parts[size_t(s) * (d + 2) + 2 + e];
-        xw += wt[s] != 0.0f ? wt[s] * v : 0.0f;
+      for (int s0 = sub; s0 < n_parts; s0 += kCombineBatch * lanes) {
+        if (e != i || s0 != sub) load_batch(e, s0);
+#pragma unroll
+        for (int j = 0; j < kCombineBatch; ++j) {
+          const int s = s0 + j * lanes;
+          if (s < n_parts) {
+            const float w = wt[s];
+            const float x = w != 0.0f ? w * v[j] : 0.0f;
+            if (s < a.splits_main) xm += x;
+            else xw += x;
+          }
+        }
       }
       sums[(sub * 2) * d + e] = xm;
       sums[(sub * 2 + 1) * d + e] = xw;
     }
   }
   __syncthreads();
-  for (int e = threadIdx.x; e < d; e += blockDim.x) {
+  for (int e = tid; e < d; e += int(blockDim.x)) {
     float xm = 0.0f, xw = 0.0f;
     for (int k = 0; k < lanes; ++k) xm += sums[(2 * k) * d + e], xw += sums[(2 * k + 1) * d + e];
     x_main[e] = xm;
     x_win[e] = xw;
   }
   __syncthreads();
-  if (a.kv.rotate_v) rotate_shared(x_main, d, a.tables.signs, true, threadIdx.x, blockDim.x, BlockSync{});
+  if (a.kv.rotate_v) {  // one warp: its stages need no block barrier
+    if (tid < 32) rotate_shared(x_main, d, a.tables.signs, true, tid, 32, WarpSync{});
+    __syncthreads();
+  }
   const float inv = 1.0f / l_sh;
   float* o = a.out + head * d;
-  for (int i = threadIdx.x; i < d; i += blockDim.x) o[i] = (x_main[i] + x_win[i]) * inv;
+  for (int e = tid; e < d; e += int(blockDim.x)) o[e] = (x_main[e] + x_win[e]) * inv;
 }
 
 }  // namespace
