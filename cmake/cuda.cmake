@@ -31,6 +31,15 @@ if(KVANT_CUDA)
   target_link_libraries(kvant PUBLIC CUDA::cudart)
   message(STATUS "kvant: CUDA backend ON (architectures ${CMAKE_CUDA_ARCHITECTURES})")
 
+  # Device micro-benchmarks (bench/cuda/*.cu): standalone programs run by hand on a GPU machine.
+  file(GLOB KVANT_CUDA_BENCH_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/bench/cuda/*.cu)
+  foreach(src ${KVANT_CUDA_BENCH_SOURCES})
+    get_filename_component(name ${src} NAME_WE)
+    add_executable(bench_cuda_${name} ${src})
+    target_link_libraries(bench_cuda_${name} PRIVATE CUDA::cudart)
+    set_target_properties(bench_cuda_${name} PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}" CUDA_STANDARD 20)
+  endforeach()
+
   if(KVANT_CUDA_TESTS)
     enable_testing()
     file(GLOB KVANT_CUDA_TEST_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/cuda/test_*.cu)
