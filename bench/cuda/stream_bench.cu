@@ -200,21 +200,25 @@ int main() {
     float ms; CK(cudaEventElapsedTime(&ms, e0, e1));
     const double us = 1e3 * ms / reps;
     printf("%-22s rows %6d %7.1f MB %8.2f us %7.0f GB/s\n", name, rows, bytes / 1e6, us, bytes / us / 1e3);
+    CK(cudaEventDestroy(e0));
+    CK(cudaEventDestroy(e1));
   };
   for (int rows : {8192, 28672, 128256}) {
     time("linear ldg", rows, [&](uint8_t* p) { k_linear<<<sms * 8, 512>>>((const uint4*)p, size_t(rows) * TILE / 16, sink); });
-    auto cp = [&](auto kern, int ring) { CK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, W * ring * STAGE)); return kern; };
-    auto k3h = cp(k_cpasync<3, true>, 3); time("cp.async ring3 hint", rows, [&](uint8_t* p) { k3h<<<sms, W * 32, W * 3 * STAGE>>>(p, rows, sink); });
-    auto k3 = cp(k_cpasync<3, false>, 3); time("cp.async ring3", rows, [&](uint8_t* p) { k3<<<sms, W * 32, W * 3 * STAGE>>>(p, rows, sink); });
-    auto k4 = cp(k_cpasync<4, true>, 4); time("cp.async ring4 hint", rows, [&](uint8_t* p) { k4<<<sms, W * 32, W * 4 * STAGE>>>(p, rows, sink); });
-    auto b3 = cp(k_bulk<3, true>, 3); time("bulk ring3 hint", rows, [&](uint8_t* p) { b3<<<sms, W * 32, W * 3 * STAGE>>>(p, rows, sink); });
-    auto b3n = cp(k_bulk<3, false>, 3); time("bulk ring3", rows, [&](uint8_t* p) { b3n<<<sms, W * 32, W * 3 * STAGE>>>(p, rows, sink); });
-    auto b4 = cp(k_bulk<4, true>, 4); time("bulk ring4 hint", rows, [&](uint8_t* p) { b4<<<sms, W * 32, W * 4 * STAGE>>>(p, rows, sink); });
+    auto with_smem = [&](auto kern, int ring) { CK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, W * ring * STAGE)); return kern; };
+    auto k3h = with_smem(k_cpasync<3, true>, 3); time("cp.async ring3 hint", rows, [&](uint8_t* p) { k3h<<<sms, W * 32, W * 3 * STAGE>>>(p, rows, sink); });
+    auto k3 = with_smem(k_cpasync<3, false>, 3); time("cp.async ring3", rows, [&](uint8_t* p) { k3<<<sms, W * 32, W * 3 * STAGE>>>(p, rows, sink); });
+    auto k4 = with_smem(k_cpasync<4, true>, 4); time("cp.async ring4 hint", rows, [&](uint8_t* p) { k4<<<sms, W * 32, W * 4 * STAGE>>>(p, rows, sink); });
+    auto b3 = with_smem(k_bulk<3, true>, 3); time("bulk ring3 hint", rows, [&](uint8_t* p) { b3<<<sms, W * 32, W * 3 * STAGE>>>(p, rows, sink); });
+    auto b3n = with_smem(k_bulk<3, false>, 3); time("bulk ring3", rows, [&](uint8_t* p) { b3n<<<sms, W * 32, W * 3 * STAGE>>>(p, rows, sink); });
+    auto b4 = with_smem(k_bulk<4, true>, 4); time("bulk ring4 hint", rows, [&](uint8_t* p) { b4<<<sms, W * 32, W * 4 * STAGE>>>(p, rows, sink); });
     auto kb = k_block<8, 10>; CK(cudaFuncSetAttribute(kb, cudaFuncAttributeMaxDynamicSharedMemorySize, 10 * 8 * TILE));
     time("block tma 8x10", rows, [&](uint8_t* p) { kb<<<sms, W * 32, 10 * 8 * TILE>>>(p, rows, sink); });
     auto kc = k_block<24, 4>; CK(cudaFuncSetAttribute(kc, cudaFuncAttributeMaxDynamicSharedMemorySize, 4 * 24 * TILE));
     time("block tma 24x4", rows, [&](uint8_t* p) { kc<<<sms, W * 32, 4 * 24 * TILE>>>(p, rows, sink); });
     time("regs 2 ahead", rows, [&](uint8_t* p) { k_regs<<<sms, W * 32>>>(p, rows, sink); });
   }
+  CK(cudaFree(buf));
+  CK(cudaFree(sink));
   return 0;
 }
