@@ -30,6 +30,22 @@ __device__ __forceinline__ Rows block_rows(int rows) {
   return {begin, end - begin};
 }
 
+// A warp's ring of RING slots over its n rows: `issue(s)` starts row s's copy into slot s % RING, `wait(s)`
+// returns once it has landed; each landed row is read (one word per 16-byte chunk) before the slot is reused.
+template <int RING, class Issue, class Wait>
+__device__ __forceinline__ uint32_t stream_ring(int n, const uint8_t* ring, int lane, Issue issue, Wait wait) {
+  for (int q = 0; q < RING - 1; ++q) issue(q);
+  uint32_t acc = 0;
+  for (int s = 0; s < n; ++s) {
+    wait(s);
+    __syncwarp();
+    issue(s + RING - 1);
+    const uint8_t* t = ring + (s % RING) * STAGE;
+    for (int i = 0; i < 4; ++i) acc ^= *reinterpret_cast<const uint32_t*>(t + 512 * i + 16 * lane);
+  }
+  return acc;
+}
+
 // B/C: per-warp cp.async.cg ring (the matvec's mechanism), RING slots, optional evict-first hint.
 template <int RING, bool HINT>
 __global__ void __launch_bounds__(W * 32, 1) k_cpasync(const uint8_t* w, int rows, unsigned* sink) {
@@ -51,15 +67,9 @@ __global__ void __launch_bounds__(W * 32, 1) k_cpasync(const uint8_t* w, int row
     }
     asm volatile("cp.async.commit_group;" ::: "memory");
   };
-  for (int q = 0; q < RING - 1; ++q) issue(q);
-  uint32_t acc = 0;
-  for (int s = 0; s < n; ++s) {
+  const uint32_t acc = stream_ring<RING>(n, ring, lane, issue, [](int) {
     asm volatile("cp.async.wait_group %0;" :: "n"(RING - 2) : "memory");
-    __syncwarp();
-    issue(s + RING - 1);
-    const uint8_t* t = ring + (s % RING) * STAGE;
-    for (int i = 0; i < 4; ++i) acc ^= *reinterpret_cast<const uint32_t*>(t + 512 * i + 16 * lane);
-  }
+  });
   if (acc == 0x9E3779B9u) atomicAdd(sink, 1u);
 }
 
@@ -90,16 +100,10 @@ __global__ void __launch_bounds__(W * 32, 1) k_bulk(const uint8_t* w, int rows, 
                         :: "r"(dst), "l"(src), "r"(TILE), "r"(b) : "memory");
     }
   };
-  for (int q = 0; q < RING - 1; ++q) issue(q);
-  uint32_t acc = 0;
-  for (int s = 0; s < n; ++s) {
+  const uint32_t acc = stream_ring<RING>(n, ring, lane, issue, [&](int s) {
     const uint32_t b = sa(&bar[warp][s % RING]), parity = (s / RING) & 1;
     asm volatile("{ .reg .pred p; W: mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1; @!p bra W; }" :: "r"(b), "r"(parity) : "memory");
-    __syncwarp();
-    issue(s + RING - 1);
-    const uint8_t* t = ring + (s % RING) * STAGE;
-    for (int i = 0; i < 4; ++i) acc ^= *reinterpret_cast<const uint32_t*>(t + 512 * i + 16 * lane);
-  }
+  });
   if (acc == 0x9E3779B9u) atomicAdd(sink, 1u);
 }
 
