@@ -158,8 +158,12 @@ void test_type_width(GgmlType type, int n_in, bool many_rows = false) {
       if (int8) rounded[k] = ref_dot(w[k], xr, kMaxRows);
     }
     for (int n_rows : many_rows ? std::vector<int>{1, 15} : std::vector<int>{1, 2, 3, 8, 15}) {
+      // One row also with uneven block shares: the last 7 blocks take 20 % of a share (MatvecArgs::late_pct).
+      for (int late : n_rows == 1 ? std::vector<int>{0, 7} : std::vector<int>{0})
       for (Case c : {Case::Store1, Case::Store3, Case::AddInto, Case::SwiGlu}) {
         MatvecArgs a;
+        a.late_blocks = late;
+        a.late_pct = 20;
         a.x = dx.p;
         a.n_rows = n_rows;
         a.norm_w = norm ? dg.p : nullptr;
@@ -201,20 +205,60 @@ void test_type_width(GgmlType type, int n_in, bool many_rows = false) {
           // normal data) averages over the row: ~5e-3 relative; SwiGLU compounds two such errors.
           const double tol = int8 ? (c == Case::SwiGlu ? 2e-2 : 1e-2) : (c == Case::SwiGlu ? 1e-4 : 2e-5);
           ++g_checks;
-          CHECK(err < tol, "%s n_in=%d rows=%d %s norm=%d out %d: rel err %.3g (tol %.1g, %s path)", tname.c_str(),
-                n_in, n_rows, case_name(c), int(norm), o, err, tol, int8 ? "int8" : "float");
+          CHECK(err < tol, "%s n_in=%d rows=%d late=%d %s norm=%d out %d: rel err %.3g (tol %.1g, %s path)",
+                tname.c_str(), n_in, n_rows, late, case_name(c), int(norm), o, err, tol, int8 ? "int8" : "float");
           if (int8) {
             g_worst_int8 = std::max(g_worst_int8, err);
             // Against x rounded as the kernel rounds it, only float summation differs.
             const double err_r = rel_err(got, expect(rounded));
             g_worst_int8_rounded = std::max(g_worst_int8_rounded, err_r);
             ++g_checks;
-            CHECK(err_r < 1e-4, "%s n_in=%d rows=%d %s norm=%d out %d: rel err vs int8-rounded x %.3g", tname.c_str(),
-                  n_in, n_rows, case_name(c), int(norm), o, err_r);
+            CHECK(err_r < 1e-4, "%s n_in=%d rows=%d late=%d %s norm=%d out %d: rel err vs int8-rounded x %.3g",
+                  tname.c_str(), n_in, n_rows, late, case_name(c), int(norm), o, err_r);
           }
         }
       }
     }
+  }
+}
+
+// The pair launch (launch_matvec_pair): Q/K of type t0 (two weights) and V of Q6_K on one normed row, each
+// against the references of test_type_width.
+void test_pair(GgmlType t0, int n_in) {
+  const std::string tname(ggml_type_name(t0));
+  Weight w[3];
+  const int n_outs[3] = {640, 128, 128};
+  for (int k = 0; k < 3; ++k) make_weight(w[k], k < 2 ? t0 : GgmlType::Q6_K, n_in, n_outs[k], 2000 + k);
+  const float eps = 1e-5f;
+  const std::vector<float> x = test::random_normal(size_t(n_in), 81);
+  std::vector<float> g = test::random_normal(size_t(n_in), 82, 0.2f);
+  for (float& v : g) v += 1.0f;
+  double s = 0;
+  for (float v : x) s += double(v) * v;
+  const float sc = 1.0f / std::sqrt(float(s / n_in) + eps);
+  std::vector<float> xin(x.size());
+  for (int i = 0; i < n_in; ++i) xin[size_t(i)] = x[size_t(i)] * (sc * g[size_t(i)]);
+  const std::vector<float> xr = round_like_int8(xin);
+  DevF dx(x.size()), dg(g.size()), dy[3] = {DevF(size_t(n_outs[0])), DevF(size_t(n_outs[1])), DevF(size_t(n_outs[2]))};
+  dx.put(x.data(), x.size());
+  dg.put(g.data(), g.size());
+  MatvecArgs a0, a1;
+  for (MatvecArgs* a : {&a0, &a1}) a->x = dx.p, a->norm_w = dg.p, a->eps = eps;
+  a0.n_w = 2;
+  a0.w[0] = w[0].view(), a0.w[1] = w[1].view();
+  a0.y[0] = dy[0].p, a0.y[1] = dy[1].p;
+  a1.w[0] = w[2].view();
+  a1.y[0] = dy[2].p;
+  for (auto& d : dy) d.poison();
+  ++g_checks;
+  CHECK(cuda::launch_matvec_pair(a0, a1, nullptr), "%s + q6_K pair n_in=%d: not launched as a pair", tname.c_str(), n_in);
+  KVANT_CUDA_CHECK(cudaDeviceSynchronize());
+  for (int k = 0; k < 3; ++k) {
+    const std::vector<float> got = dy[k].get(size_t(n_outs[k]));
+    const double err = rel_err(got, ref_dot(w[k], xin, 1)), err_r = rel_err(got, ref_dot(w[k], xr, 1));
+    g_checks += 2;
+    CHECK(err < 1e-2, "%s + q6_K pair n_in=%d out %d: rel err %.3g", tname.c_str(), n_in, k, err);
+    CHECK(err_r < 1e-4, "%s + q6_K pair n_in=%d out %d: rel err vs int8-rounded x %.3g", tname.c_str(), n_in, k, err_r);
   }
 }
 
@@ -278,6 +322,10 @@ int main() {
     }
     if (int8_path(type, 16)) test_type_width(type, 6144, true);
     std::printf("%s: checked\n", std::string(ggml_type_name(type)).c_str());
+  }
+  for (GgmlType t0 : {GgmlType::Q4_K, GgmlType::Q5_K}) {
+    test_pair(t0, 2048);
+    test_pair(t0, 4096);
   }
   std::printf("int8 path: worst rel err vs exact %.3g, vs int8-rounded x %.3g\n", g_worst_int8, g_worst_int8_rounded);
   bench(GgmlType::Q8_0, 2048, 8192);

@@ -137,7 +137,7 @@ bool attention_supports(int head_dim, int group) {
   return head_dim > 0 && head_dim % 8 == 0 && head_dim <= 512 && group >= 1;
 }
 
-void launch_attention(const AttentionArgs& args, cudaStream_t stream) {
+int launch_attention(const AttentionArgs& args, cudaStream_t stream) {
   // No compressed split (every key the launch can see is in the f16 window): the f16 instantiation, which
   // reads the window exactly as the others do, with no staging buffers or codebook set-up.
   AttentionArgs a = args;
@@ -165,7 +165,9 @@ void launch_attention(const AttentionArgs& args, cudaStream_t stream) {
     const size_t floats = n_parts + 2 * d + 2 * std::max(1, kCombineThreads / d) * d;  // weights, x_main, x_win, sums
     launch_kernel(attention_combine_kernel, a.n_rows * a.n_head, kCombineThreads, floats * sizeof(float), stream, a);
     KVANT_CUDA_LAUNCHED();
+    return a.n_rows * a.n_head <= device_sm_count() ? a.n_rows * a.n_head : 0;
   }
+  return a.launch_dependents ? int(grid.x * grid.y) : 0;
 }
 
 }  // namespace kvant::cuda

@@ -105,6 +105,7 @@ CudaOps::CudaOps() {
   if (const char* s = std::getenv("KVANT_CUDA_ATTN_SPLITS"); s != nullptr && *s != 0)
     attention_splits_ = std::clamp(std::atoi(s), 0, 256);  // 0: the rule in attention_splits
   if (const char* s = std::getenv("KVANT_CUDA_MATVEC_PAIR"); s != nullptr && *s != 0) pair_matvec_ = std::atoi(s) != 0;
+  if (const char* s = std::getenv("KVANT_CUDA_LATE_PCT"); s != nullptr && *s != 0) late_pct_ = std::clamp(std::atoi(s), 1, 100);
   // Tables: signs [kKvMaxHeadDim], then centroids and boundaries of 2..5 bits.
   std::vector<float> host(kKvMaxHeadDim, 0.0f);
   std::memcpy(host.data(), kv_rotation_signs(), sizeof(float) * kKvMaxHeadDim);

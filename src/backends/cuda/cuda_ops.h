@@ -127,6 +127,12 @@ class CudaOps final : public Ops {
   // Q/K/V of two weight types (Q4_K/Q5_K with Q6_K) as one pair launch (launch_matvec_pair);
   // KVANT_CUDA_MATVEC_PAIR=0 gives two launches (A/B).
   bool pair_matvec_ = true;
+  // The decode matvec after an attention whose last kernel holds busy_after_attention_ SMs (launch_attention)
+  // gives its last that many blocks late_pct_ % of a share (MatvecArgs::late_pct); KVANT_CUDA_LATE_PCT=N
+  // (1..100; 100: even shares, A/B). H200, same binary, means of three rounds: 20 % vs even 1B Q8_0 tg128
+  // 1,489 vs 1,457 t/s, 8B Q4_K_M 445.8 vs 442.8 (40 %: 1,474 and 448.1).
+  int late_pct_ = 20;
+  int busy_after_attention_ = 0;
   std::vector<DeviceBuffer> activations_;
   GemmScratch gemm_scratch_;  // the large-batch prefill GEMM's f16 operands
   std::unordered_map<const void*, DeviceWeight> weights_;

@@ -164,6 +164,8 @@ size_t CudaOps::emit_matmuls(const std::vector<Op>& ops, size_t first, const Op*
   a.y[0] = m0.out;
   a.evict_first = a.n_rows == 1 && evict_weights_;
   a.launch_dependents = a.n_rows == 1 && early_matvec_;
+  if (a.n_rows == 1 && busy_after_attention_ > 0) a.late_blocks = busy_after_attention_, a.late_pct = late_pct_;
+  busy_after_attention_ = 0;
   const Op* m1 = first + 1 < ops.size() ? &ops[first + 1] : nullptr;
   const bool same_input = m1 && m1->kind == OpKind::Matmul && m1->a == m0.a && m1->n_rows == m0.n_rows;
   // gate, up + swiglu
@@ -353,7 +355,8 @@ void CudaOps::emit_attention(const Op& op, bool graph_mode, const RopeKvArgs* to
     a.token.v = token->v;
     a.token.stage = token->stage;
   }
-  launch_attention(a, stream_);
+  const int busy = launch_attention(a, stream_);
+  busy_after_attention_ = op.n_rows == 1 ? busy : 0;
 }
 
 }  // namespace kvant::cuda

@@ -45,6 +45,10 @@ struct MatvecArgs {
   // int8 decode kernels: each block lets the next kernel launch once its warp 0 has issued its last weight
   // tile (pdl_launch_dependents), so the next kernel's blocks take SMs as this one's blocks leave them.
   bool launch_dependents = false;
+  // int8 decode kernels: the last late_blocks blocks take late_pct % of an even share of the rows. They
+  // start only when the previous kernel (decode attention, one block per SM) leaves their SMs, after the
+  // early blocks have streamed most of their rows.
+  int late_blocks = 0, late_pct = 100;
 };
 void launch_matvec(const MatvecArgs& a, cudaStream_t stream);
 // a0 and a1 (one activation row each, plain stores) as one launch when their weight types form a pair the
@@ -171,6 +175,8 @@ struct AttentionArgs {
 size_t attention_partial_floats(int n_rows, int n_head, int head_dim, int splits);
 // Whether the attention kernels handle this head_dim and group size.
 bool attention_supports(int head_dim, int group);
-void launch_attention(const AttentionArgs& a, cudaStream_t stream);
+// Returns how many blocks its last kernel runs when they are at most one per SM (the SMs that the next
+// kernel's early blocks cannot take until it ends), else 0.
+int launch_attention(const AttentionArgs& a, cudaStream_t stream);
 
 }  // namespace kvant::cuda
