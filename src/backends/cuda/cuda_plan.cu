@@ -92,6 +92,7 @@ size_t matmul_out_bytes(const Op& op) { return size_t(op.n_rows) * op.w.n_out * 
 void CudaOps::execute(const std::vector<Op>& ops, bool graph_mode) {
   for (size_t i = 0; i < ops.size();) {
     const Op& op = ops[i];
+    if (op.kind != OpKind::Matmul) busy_after_attention_ = 0;  // late shares only right after attention
     switch (op.kind) {
       case OpKind::Embed:
         launch_embed(weight(op.w), d_tokens_, op.n_rows, op.out, stream_);
