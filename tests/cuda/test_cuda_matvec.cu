@@ -3,7 +3,9 @@
 // The int8 (dp4a) path is also checked tightly against a reference that rounds x as the kernel does.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -262,8 +264,56 @@ void test_pair(GgmlType t0, int n_in) {
   }
 }
 
+// MatvecArgs::host_rows: one activation row written straight into mapped page-locked host memory by row runs
+// per warp (8 rows a store) gives the same floats as the device-output launch (each row is still one warp's
+// sum over its tiles in order), with or without uneven late shares.
+void test_host_rows(GgmlType type, int n_in, int n_out) {
+  const std::string tname(ggml_type_name(type));
+  Weight w;
+  make_weight(w, type, n_in, n_out, 4242 + n_in + n_out);
+  const std::vector<float> x = test::random_normal(size_t(n_in), 4243);
+  DevF dx(x.size()), dy(static_cast<size_t>(n_out));
+  dx.put(x.data(), x.size());
+  float* host = nullptr;
+  KVANT_CUDA_CHECK(cudaMallocHost(&host, sizeof(float) * (n_out + 2)));
+  void* mapped = nullptr;
+  KVANT_CUDA_CHECK(cudaHostGetDevicePointer(&mapped, host, 0));
+  for (int late : {0, 7}) {
+    MatvecArgs a;
+    a.x = dx.p;
+    a.w[0] = w.view();
+    a.late_blocks = late;
+    a.late_pct = 20;
+    dy.poison();
+    a.y[0] = dy.p;
+    cuda::launch_matvec(a, nullptr);
+    // Guard floats on both sides of the rows catch a store outside them.
+    for (int i = 0; i < n_out + 2; ++i) host[i] = -12345.0f;
+    a.y[0] = static_cast<float*>(mapped) + 1;
+    a.host_rows = true;
+    cuda::launch_matvec(a, nullptr);
+    KVANT_CUDA_CHECK(cudaDeviceSynchronize());
+    const std::vector<float> want = dy.get(size_t(n_out));
+    int differ = 0;
+    for (int i = 0; i < n_out; ++i) differ += std::memcmp(&want[size_t(i)], &host[i + 1], sizeof(float)) != 0;
+    ++g_checks;
+    CHECK(differ == 0 && host[0] == -12345.0f && host[n_out + 1] == -12345.0f,
+          "%s host rows n_in=%d n_out=%d late=%d: %d rows differ from the device-output launch, guards %g %g",
+          tname.c_str(), n_in, n_out, late, differ, host[0], host[n_out + 1]);
+  }
+  KVANT_CUDA_CHECK(cudaFreeHost(host));
+}
+
 // One-row decode timing: 50 launches after warm-up, rotating over copies totalling > 4x L2.
+// KVANT_MATVEC_BENCH=<type>:<n_in>:<n_out> (e.g. q6_K:14336:4096) runs only that shape's timing, no checks
+// (for profilers); KVANT_MATVEC_BENCH=all every timing, no checks.
+const char* g_bench_only = nullptr;
 void bench(GgmlType type, int n_in, int n_out) {
+  if (g_bench_only != nullptr && std::string(g_bench_only) != "all" &&
+      std::string(g_bench_only) != std::string(ggml_type_name(type)) + ":" + std::to_string(n_in) + ":" +
+                                       std::to_string(n_out)) {
+    return;
+  }
   const QuantTraits* t = quant_traits(type);
   const size_t row_bytes = size_t(n_in / t->block_elems) * t->block_bytes, bytes = row_bytes * n_out;
   std::vector<uint8_t> host(bytes);
@@ -312,9 +362,10 @@ void bench(GgmlType type, int n_in, int n_out) {
 int main() {
   setvbuf(stdout, nullptr, _IONBF, 0);
   test::require_device();
+  g_bench_only = std::getenv("KVANT_MATVEC_BENCH");
   const GgmlType types[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0,
                             GgmlType::Q4_1, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
-  for (GgmlType type : types) {
+  for (GgmlType type : g_bench_only ? std::vector<GgmlType>{} : std::vector<GgmlType>(std::begin(types), std::end(types))) {
     const bool k_quant = quant_traits(type)->block_elems == 256;
     for (int n_in : {96, 256, 2048, 14336}) {
       if (n_in == 96 && k_quant) continue;  // 96: rows not 16-byte aligned (float fallback)
@@ -324,15 +375,27 @@ int main() {
     std::printf("%s: checked\n", std::string(ggml_type_name(type)).c_str());
   }
   for (GgmlType t0 : {GgmlType::Q4_K, GgmlType::Q5_K}) {
+    if (g_bench_only) break;
     test_pair(t0, 2048);
     test_pair(t0, 4096);
+  }
+  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q4_K, GgmlType::Q5_K,
+                        GgmlType::Q6_K}) {
+    if (g_bench_only) break;
+    const bool k_quant = quant_traits(type)->block_elems == 256;
+    test_host_rows(type, k_quant ? 4096 : 2048, 32003);  // odd row count: uneven runs, partial last group
+    test_host_rows(type, 256, 100);                       // fewer rows than a block's warps
   }
   std::printf("int8 path: worst rel err vs exact %.3g, vs int8-rounded x %.3g\n", g_worst_int8, g_worst_int8_rounded);
   bench(GgmlType::Q8_0, 2048, 8192);
   bench(GgmlType::Q8_0, 4096, 14336);
   bench(GgmlType::Q4_K, 2048, 8192);
   bench(GgmlType::Q4_K, 4096, 14336);
+  bench(GgmlType::Q4_K, 14336, 4096);  // 8B down projection
+  bench(GgmlType::Q6_K, 14336, 4096);  // 8B down projection (Q4_K_M's Q6_K layers)
+  bench(GgmlType::Q6_K, 4096, 1024);   // 8B V projection
   bench(GgmlType::Q6_K, 2048, 128256);
+  bench(GgmlType::Q6_K, 4096, 128256);  // 8B output
   bench(GgmlType::Q8_0, 2048, 128256);
   std::printf("%d checks, %d failures\n", g_checks, test::failures());
   return test::finish("test_cuda_matvec");

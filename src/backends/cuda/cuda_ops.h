@@ -7,6 +7,8 @@
 // buffer written by one async copy before each launch. Ops called outside a forward run at once.
 #pragma once
 
+#include <chrono>
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
@@ -144,7 +146,22 @@ class CudaOps final : public Ops {
   int32_t* host_io_ = nullptr;  // pinned [2 * io_capacity_]: tokens then positions
   bool pinned_logits_ = true;     // KVANT_CUDA_PINNED_LOGITS=0: the caller's pageable buffer (A/B)
   float* host_logits_ = nullptr;  // pinned [host_logits_capacity_] (host_logit_buffer)
+  float* host_logits_device_ = nullptr;  // host_logits_ as the device addresses it
   size_t host_logits_capacity_ = 0;
+  // A decode forward whose logits go to host_logits_: the output projection writes them there itself
+  // (MatvecArgs::host_rows; KVANT_CUDA_LOGITS_DIRECT=0 copies them after the forward instead, A/B). H200,
+  // same binary, three rounds: 1B Q8_0 tg128 1,535 / 1,513 / 1,530 against 1,491 / 1,497 / 1,498 t/s.
+  bool logits_direct_ = true;
+  float* logits_mapped_ = nullptr;  // this forward's batch_.logits as the device addresses it, or null
+  bool logits_written_ = false;     // the planned forward wrote its logits to batch_.logits itself
+  bool graph_logits_written_ = false;  // logits_written_ of the captured graph
+  // KVANT_CUDA_HOST_TIMES=1: the host's time per decode token, split by phase, printed at destruction.
+  struct HostTimes {
+    double outside = 0, record = 0, plan = 0, launch = 0, wait = 0;
+    long tokens = 0, gaps = 0;
+    std::chrono::steady_clock::time_point begin, last_end;
+  };
+  std::unique_ptr<HostTimes> host_times_;
   int io_capacity_ = 0;
   const int32_t *d_tokens_ = nullptr, *d_positions_ = nullptr;
 

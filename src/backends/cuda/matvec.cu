@@ -250,9 +250,9 @@ size_t raise_smem_limit(Kernel kernel) {
   KVANT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(dyn)));
   return dyn;
 }
-template <GgmlType T, int NR, int kW>
+template <GgmlType T, int NR, int kW, bool kHostRows = false>
 size_t q8_smem_limit() {
-  static const size_t limit = raise_smem_limit(q8::matvec_q8_kernel<T, NR, kW>);
+  static const size_t limit = raise_smem_limit(q8::matvec_q8_kernel<T, NR, kW, kHostRows>);
   return limit;
 }
 
@@ -277,10 +277,11 @@ int q8_row_parts(const MatvecArgs& a) {
   return (a.epilogue == MatvecEpilogue::SwiGlu ? 2 : 1) * ceil_div(a.w[0].n_in, q8::Q8Tile<T>::kElems);
 }
 
-template <GgmlType T, int NR, int kW>
+template <GgmlType T, int NR, int kW, bool kHostRows = false>
 void launch_q8_rows(const MatvecArgs& a, int total, cudaStream_t stream) {
-  const auto kernel = q8::matvec_q8_kernel<T, NR, kW>;
+  const auto kernel = q8::matvec_q8_kernel<T, NR, kW, kHostRows>;
   const size_t smem = q8::smem_bytes<T>(kW, NR, a.w[0].n_in);
+  if (kHostRows) q8_smem_limit<T, NR, kW, kHostRows>();  // opts the kernel in to its shared memory
   int per_sm = 0;
   KVANT_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kW * 32, smem));
   const int grid_y = ceil_div(a.n_rows, NR);
@@ -288,7 +289,7 @@ void launch_q8_rows(const MatvecArgs& a, int total, cudaStream_t stream) {
   const int resident = std::max(1, device_sm_count() * std::max(per_sm, 1) / grid_y);
   const dim3 grid(std::min(total, resident), grid_y);
   const int parts = q8_row_parts<T>(a);
-  const bool split = q8_split(total, int(grid.x), parts, kW, NR);
+  const bool split = !kHostRows && q8_split(total, int(grid.x), parts, kW, NR);  // host rows: row runs
   launch_kernel(kernel, grid, kW * 32, smem, stream, a, total, split);
   KVANT_CUDA_LAUNCHED();
 }
@@ -321,7 +322,11 @@ bool launch_q8(const MatvecArgs& a, int total, cudaStream_t stream) {
   const int n_in = a.w[0].n_in;
   if (!q8_applies<T>(a)) return false;
   if (q8_wide_fits<T>(a)) {
-    launch_q8_rows<T, 1, q8::kWideWarps>(a, total, stream);
+    if (a.host_rows && a.n_w == 1 && a.epilogue == MatvecEpilogue::Store) {
+      launch_q8_rows<T, 1, q8::kWideWarps, true>(a, total, stream);
+    } else {
+      launch_q8_rows<T, 1, q8::kWideWarps>(a, total, stream);
+    }
     return true;
   }
   // Fewest rows per block that cover n_rows (at most 16), halved while the block's shared memory is too big.
