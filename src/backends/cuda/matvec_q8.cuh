@@ -14,6 +14,12 @@
 
 namespace kvant::cuda::q8 {
 
+// Whether one activation row's fused RMSNorm is folded into the quantisation pass (matvec_q8_block).
+#ifndef KVANT_MATVEC_FOLD_NORM
+#define KVANT_MATVEC_FOLD_NORM 1
+#endif
+constexpr bool kFoldNorm = KVANT_MATVEC_FOLD_NORM != 0;
+
 // Warps per block: kWideWarps in one block per SM (x quantised once per SM) or kWarps in three.
 constexpr int kWarps = 8;
 constexpr int kWideWarps = 24;
@@ -313,20 +319,29 @@ __device__ __forceinline__ void tile_dot(const uint8_t* stage, int t, const XSha
 // Quantises rows [0, nr) of x (normed: x * inv_rms * norm_w) into int8 groups of 32 (layout of x_chunk,
 // units of kUnits groups; kSwap: group 4h + k at slot 4h + 2(k % 2) + k / 2, see Q6_K): 8 lanes per group, 4
 // elements a lane.
+// inv_rms null with norm_w: x · norm_w is quantised (the int8 codes do not depend on the row's 1/rms, only the
+// scales do, so the caller multiplies its dot products by 1/rms instead), and each warp's Σx² (double, raw x)
+// goes to sumsq[warp] (one activation row only).
 template <int kUnits, bool kSwap, int kW>
 __device__ __forceinline__ void quantise_x(const float* x, const float* norm_w, const float* inv_rms, int nr,
-                                           int n_in, float2* xds, int8_t* xq) {
+                                           int n_in, float2* xds, int8_t* xq, double* sumsq = nullptr) {
   const int groups = n_in / 32, total = nr * groups, sub = threadIdx.x & 7, warp = threadIdx.x / 32;
   const int stride = x_stride<kUnits>(n_in);
+  double ss = 0.0;
   for (int base = 4 * warp; base < total; base += kW * 4) {  // whole warps iterate (shuffles)
     const int gi = min(base + int(threadIdx.x % 32) / 8, total - 1);  // lanes past the end redo the last group
     const bool owner = base + int(threadIdx.x % 32) / 8 < total;
     const int r = gi / groups, g = gi - r * groups, e = 32 * g + 4 * sub;
     float4 v = *reinterpret_cast<const float4*>(x + size_t(r) * n_in + e);
+    if (sumsq != nullptr && owner) ss += double(v.x) * v.x + double(v.y) * v.y + double(v.z) * v.z + double(v.w) * v.w;
     if (norm_w != nullptr) {
       const float4 nw = *reinterpret_cast<const float4*>(norm_w + e);
-      const float sc = inv_rms[r];
-      v.x *= sc * nw.x, v.y *= sc * nw.y, v.z *= sc * nw.z, v.w *= sc * nw.w;
+      if (inv_rms != nullptr) {
+        const float sc = inv_rms[r];
+        v.x *= sc * nw.x, v.y *= sc * nw.y, v.z *= sc * nw.z, v.w *= sc * nw.w;
+      } else {
+        v.x *= nw.x, v.y *= nw.y, v.z *= nw.z, v.w *= nw.w;
+      }
     }
     float amax = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
 #pragma unroll
@@ -344,6 +359,10 @@ __device__ __forceinline__ void quantise_x(const float* x, const float* norm_w, 
           (uint32_t(q0) & 0xFF) | ((uint32_t(q1) & 0xFF) << 8) | ((uint32_t(q2) & 0xFF) << 16) | (uint32_t(q3) << 24);
       if (sub == 0) xds[r * groups + slot] = make_float2(d, d * float(qsum));
     }
+  }
+  if (sumsq != nullptr) {
+    ss = warp_sum(ss);
+    if (threadIdx.x % 32 == 0) sumsq[warp] = ss;
   }
 }
 
@@ -476,19 +495,37 @@ __device__ __forceinline__ void matvec_q8_block(const MatvecArgs& a, int total_o
   for (int q = 0; q < kRing - 1; ++q) issue();
   pdl_prologue();
 
+  // The fused RMSNorm of one activation row is folded into the quantisation pass: x · norm_w is quantised
+  // while each warp sums x², and every dot product is multiplied by the row's 1/rms when it is finished (no
+  // separate pass over x and block barrier before the quantisation). Several rows: 1/rms first.
   const float* x = a.x + size_t(row0) * n_in;
-  if (a.norm_w != nullptr) {
+  const bool fold_norm = NR == 1 && kFoldNorm && a.norm_w != nullptr;
+  if (a.norm_w != nullptr && !fold_norm) {
     block_rows_inv_rms<kW, NR>(x, n_in, nr, a.eps, true, partial, inv_rms);
     __syncthreads();
   }
   float2* xds = reinterpret_cast<float2*>(smem + size_t(kW) * kRing * TL::kStage);
   int8_t* xq = reinterpret_cast<int8_t*>(smem + xq_offset<T>(kW, NR, n_in));
-  quantise_x<Q8Fmt<T>::kUnits, Q8Fmt<T>::kSwapGroups, kW>(x, a.norm_w, inv_rms, nr, n_in, xds, xq);
+  quantise_x<Q8Fmt<T>::kUnits, Q8Fmt<T>::kSwapGroups, kW>(x, a.norm_w, fold_norm ? nullptr : inv_rms, nr, n_in,
+                                                          xds, xq, fold_norm ? &partial[0][0] : nullptr);
   __syncthreads();
+  __shared__ float dot_scale[kW];  // per warp (each computes it): 1/rms when folded, else 1
+  if (lane == 0) {
+    float scale = 1.0f;
+    if (fold_norm) {
+      double s = 0.0;
+      for (int w = 0; w < kW; ++w) s += partial[w][0];
+      scale = 1.0f / sqrtf(float(s / n_in) + a.eps);
+    }
+    dot_scale[warp] = scale;
+  }
+  __syncwarp();
   const XShared xs{xds + Q8Fmt<T>::kUnits * lane, xq + 16 * lane, n_in, groups, x_stride<Q8Fmt<T>::kUnits>(n_in)};
 
   // Output row rl (of this block), activation row r: y = dot (+ y), or silu(gate) · dot.
   auto finish = [&](int rl, int r, float dot, float gate) {
+    dot *= dot_scale[warp];
+    gate *= dot_scale[warp];
     int k = 0, j = 0;
     item_row(a, out_begin + rl, &k, &j);
     float* const y = a.y[k] + size_t(row0 + r) * a.w[k].n_out + j;
@@ -531,7 +568,7 @@ __device__ __forceinline__ void matvec_q8_block(const MatvecArgs& a, int total_o
       }
       if (part + 1 < parts) continue;
       if constexpr (contiguous) {  // one activation row, one weight, Store (the planner's host_rows contract)
-        const float dot = warp_sum(acc[0]);
+        const float dot = warp_sum(acc[0]) * dot_scale[warp];
         acc[0] = 0.0f;
         const int i = rl - run_begin, in_group = i & 7;
         if (lane == in_group) held = dot;
