@@ -4,7 +4,6 @@
 #include "backends/cuda/cuda_ops.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -107,9 +106,6 @@ CudaOps::CudaOps() {
     attention_splits_ = std::clamp(std::atoi(s), 0, 256);  // 0: the rule in attention_splits
   if (const char* s = std::getenv("KVANT_CUDA_MATVEC_PAIR"); s != nullptr && *s != 0) pair_matvec_ = std::atoi(s) != 0;
   logits_direct_ = env_switch_on("KVANT_CUDA_LOGITS_DIRECT");
-  if (const char* s = std::getenv("KVANT_CUDA_HOST_TIMES"); s != nullptr && std::atoi(s) != 0) {
-    host_times_ = std::make_unique<HostTimes>();
-  }
   if (const char* s = std::getenv("KVANT_CUDA_LATE_PCT"); s != nullptr && *s != 0) late_pct_ = std::clamp(std::atoi(s), 1, 100);
   // Tables: signs [kKvMaxHeadDim], then centroids and boundaries of 2..5 bits.
   std::vector<float> host(kKvMaxHeadDim, 0.0f);
@@ -134,15 +130,6 @@ CudaOps::CudaOps() {
 }
 
 CudaOps::~CudaOps() {
-  if (host_times_ && host_times_->tokens > 0) {
-    const HostTimes& h = *host_times_;
-    const double n = double(h.tokens), us = 1e6;
-    std::fprintf(stderr,
-                 "cuda host time per decode token (%ld tokens), us: between forwards %.2f, recording %.2f, "
-                 "planning and upload %.2f, launch %.2f, waiting %.2f\n",
-                 h.tokens, h.outside * us / double(std::max(h.gaps, 1L)), h.record * us / n, h.plan * us / n, h.launch * us / n,
-                 h.wait * us / n);
-  }
   if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
   if (graph_) cudaGraphDestroy(graph_);
   if (host_io_) cudaFreeHost(host_io_);
@@ -414,12 +401,6 @@ float* CudaOps::host_logit_buffer(size_t n) {
 }
 
 float* CudaOps::begin_forward(const ForwardBatch& batch) {
-  if (host_times_ && batch.n == 1) {
-    host_times_->begin = std::chrono::steady_clock::now();
-    // Gaps over 1 ms are the caller's work between runs (reset, prompt), not a decode loop's.
-    const double gap = std::chrono::duration<double>(host_times_->begin - host_times_->last_end).count();
-    if (host_times_->tokens > 0 && gap < 1e-3) host_times_->outside += gap, ++host_times_->gaps;
-  }
   in_forward_ = true;
   batch_ = batch;
   // The output projection of a decode step may write straight into the caller's pinned logits buffer.
@@ -467,15 +448,11 @@ uint64_t CudaOps::signature(const std::vector<Op>& ops) const {
 }
 
 void CudaOps::end_forward() {
-  using Clock = std::chrono::steady_clock;
-  const bool timed = host_times_ && batch_.n == 1;
-  const Clock::time_point t_record = timed ? Clock::now() : Clock::time_point();
   in_forward_ = false;
   const int n = batch_.n;
   const bool graph_mode = graphs_enabled_ && n == 1;
   prepare(ops_, graph_mode);
   upload_ids(batch_.tokens, batch_.positions, n);
-  Clock::time_point t_plan;
   bool logits_written = false;
   if (graph_mode) {
     const uint64_t sig = signature(ops_);
@@ -494,11 +471,9 @@ void CudaOps::end_forward() {
       graph_signature_ = sig;
       graph_logits_written_ = logits_written_;
     }
-    if (timed) t_plan = Clock::now();
     KVANT_CUDA_CHECK(cudaGraphLaunch(graph_exec_, stream_));
     logits_written = graph_logits_written_;
   } else {
-    if (timed) t_plan = Clock::now();
     execute(ops_, false);
     logits_written = logits_written_;
   }
@@ -506,18 +481,8 @@ void CudaOps::end_forward() {
     KVANT_CUDA_CHECK(cudaMemcpyAsync(batch_.logits, logits_.get(), batch_.n_logits * sizeof(float),
                                      cudaMemcpyDeviceToHost, stream_));
   }
-  const Clock::time_point t_launch = timed ? Clock::now() : Clock::time_point();
   KVANT_CUDA_CHECK(cudaStreamSynchronize(stream_));
   ops_.clear();
-  if (timed) {
-    HostTimes& h = *host_times_;
-    h.last_end = Clock::now();
-    h.record += std::chrono::duration<double>(t_record - h.begin).count();
-    h.plan += std::chrono::duration<double>(t_plan - t_record).count();
-    h.launch += std::chrono::duration<double>(t_launch - t_plan).count();
-    h.wait += std::chrono::duration<double>(h.last_end - t_launch).count();
-    ++h.tokens;
-  }
 }
 
 void CudaOps::run_immediately(const Op& op_in) {

@@ -7,8 +7,6 @@
 // buffer written by one async copy before each launch. Ops called outside a forward run at once.
 #pragma once
 
-#include <chrono>
-#include <memory>
 #include <unordered_map>
 #include <vector>
 
@@ -155,13 +153,6 @@ class CudaOps final : public Ops {
   float* logits_mapped_ = nullptr;  // this forward's batch_.logits as the device addresses it, or null
   bool logits_written_ = false;     // the planned forward wrote its logits to batch_.logits itself
   bool graph_logits_written_ = false;  // logits_written_ of the captured graph
-  // KVANT_CUDA_HOST_TIMES=1: the host's time per decode token, split by phase, printed at destruction.
-  struct HostTimes {
-    double outside = 0, record = 0, plan = 0, launch = 0, wait = 0;
-    long tokens = 0, gaps = 0;
-    std::chrono::steady_clock::time_point begin, last_end;
-  };
-  std::unique_ptr<HostTimes> host_times_;
   int io_capacity_ = 0;
   const int32_t *d_tokens_ = nullptr, *d_positions_ = nullptr;
 
