@@ -355,8 +355,7 @@ bool launch_q8(const MatvecArgs& a, int total, cudaStream_t stream) {
 }
 
 // Two wide int8 matvecs of one activation row as one launch (matvec_q8_pair_kernel); the blocks are
-// shared out in proportion to the weight bytes (the second part's weighted). False when either does not take the
-// wide int8 path.
+// shared out in proportion to the weight bytes. False when either does not take the wide int8 path.
 template <GgmlType T0, GgmlType T1>
 bool launch_q8_pair(const MatvecArgs& a0, const MatvecArgs& a1, cudaStream_t stream) {
   if (!q8_applies<T0>(a0) || !q8_applies<T1>(a1) || !q8_wide_fits<T0>(a0) || !q8_wide_fits<T1>(a1)) return false;
@@ -374,12 +373,13 @@ bool launch_q8_pair(const MatvecArgs& a0, const MatvecArgs& a1, cudaStream_t str
     for (int k = 0; k < a.n_w; ++k) bytes += double(a.w[k].n_out) * double(a.w[k].row_bytes);
     return bytes;
   };
-  // The second part (Q6_K) costs more per byte than the first (its decode), so its bytes weigh 125 %
-  // (KVANT_CUDA_PAIR_COST=N percent, A/B). H200, same binary, three rounds: 8B Q4_K_M tg128 482.2 / 482.4 /
-  // 484.1 t/s at 125 % against 475.6 / 474.8 / 481.9 at 100 % (80 %: 480.8 / 480.5 / 480.3).
+  // KVANT_CUDA_PAIR_COST=N weighs the second part's bytes N % (A/B; default 100). Weighing the Q6_K part
+  // more (its decode costs more per byte) was inconclusive on the H200: 8B Q4_K_M tg128 at 125 % measured
+  // 482.2 / 482.4 / 484.1 t/s against 475.6 / 474.8 / 481.9 at 100 % in one call, 471.7 / 476.2 against
+  // 475.4 / 477.0 in another.
   static const double cost1 = [] {
     const char* v = std::getenv("KVANT_CUDA_PAIR_COST");
-    return v != nullptr && *v != 0 ? std::clamp(std::atof(v), 10.0, 1000.0) / 100.0 : 1.25;
+    return v != nullptr && *v != 0 ? std::clamp(std::atof(v), 10.0, 1000.0) / 100.0 : 1.0;
   }();
   const double bytes0 = weight_bytes(a0), bytes1 = cost1 * weight_bytes(a1);
   const int blocks0 = std::clamp(int(std::lround(blocks * bytes0 / (bytes0 + bytes1))), 1, blocks - 1);
