@@ -264,7 +264,7 @@ void test_pair(GgmlType t0, int n_in) {
   }
 }
 
-// MatvecArgs::host_rows: one activation row written straight into mapped page-locked host memory by row runs
+// launch_matvec_host_rows: one activation row written straight into mapped page-locked host memory by row runs
 // per warp (8 rows a store) gives the same floats as the device-output launch (each row is still one warp's
 // sum over its tiles in order), with or without uneven late shares.
 void test_host_rows(GgmlType type, int n_in, int n_out) {
@@ -291,8 +291,11 @@ void test_host_rows(GgmlType type, int n_in, int n_out) {
     for (int i = 0; i < n_out + 2; ++i) host[i] = -12345.0f;
     a.y[0] = static_cast<float*>(mapped) + 1;
     a.host_rows = true;
-    cuda::launch_matvec(a, nullptr);
+    const bool launched = cuda::launch_matvec_host_rows(a, nullptr);
     KVANT_CUDA_CHECK(cudaDeviceSynchronize());
+    ++g_checks;
+    CHECK(launched, "%s host rows n_in=%d n_out=%d: launch_matvec_host_rows declined an int8 weight",
+          tname.c_str(), n_in, n_out);
     const std::vector<float> want = dy.get(size_t(n_out));
     int differ = 0;
     for (int i = 0; i < n_out; ++i) differ += std::memcmp(&want[size_t(i)], &host[i + 1], sizeof(float)) != 0;
@@ -385,6 +388,18 @@ int main() {
     const bool k_quant = quant_traits(type)->block_elems == 256;
     test_host_rows(type, k_quant ? 4096 : 2048, 32003);  // odd row count: uneven runs, partial last group
     test_host_rows(type, 256, 100);                       // fewer rows than a block's warps
+  }
+  if (!g_bench_only) {  // weights off the int8 path decline (they would write host memory one float per row)
+    Weight w;
+    make_weight(w, GgmlType::F16, 256, 64, 4244);
+    DevF dx(256), dy(64);
+    MatvecArgs a;
+    a.x = dx.p;
+    a.y[0] = dy.p;
+    a.w[0] = w.view();
+    a.host_rows = true;
+    ++g_checks;
+    CHECK(!cuda::launch_matvec_host_rows(a, nullptr), "launch_matvec_host_rows accepted an f16 weight");
   }
   std::printf("int8 path: worst rel err vs exact %.3g, vs int8-rounded x %.3g\n", g_worst_int8, g_worst_int8_rounded);
   bench(GgmlType::Q8_0, 2048, 8192);

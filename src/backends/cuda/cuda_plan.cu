@@ -214,14 +214,16 @@ size_t CudaOps::emit_matmuls(const std::vector<Op>& ops, size_t first, const Op*
   take_run(a, first, 3);
   const size_t count = size_t(a.n_w);
   // The decode output projection writes the logits straight into the caller's mapped page-locked buffer
-  // (MatvecArgs::host_rows): no copy after the forward.
+  // (MatvecArgs::host_rows) where the int8 kernel reads its weight: no copy after the forward.
   if (count == 1 && a.n_rows == 1 && m0.out == logits_.as<float>() && logits_mapped_ != nullptr &&
       int64_t(a.w[0].n_out) == int64_t(batch_.n_logits)) {
-    a.y[0] = logits_mapped_;
-    a.host_rows = true;
-    logits_written_ = true;
-    launch_matvec(a, stream_);
-    return 1;
+    MatvecArgs h = a;
+    h.y[0] = logits_mapped_;
+    h.host_rows = true;
+    if (launch_matvec_host_rows(h, stream_)) {
+      logits_written_ = true;
+      return 1;
+    }
   }
   if (pair_matvec_ && count < 3 && a.n_rows == 1) {
     MatvecArgs b = a;

@@ -49,12 +49,16 @@ struct MatvecArgs {
   // start only when the previous kernel (decode attention, one block per SM) leaves their SMs, after the
   // early blocks have streamed most of their rows.
   int late_blocks = 0, late_pct = 100;
-  // int8 decode kernels, one weight, one activation row, Store: y[0] is page-locked host memory mapped into
-  // the device (the session's logits). Each warp takes a contiguous run of its block's rows and writes every
-  // 8 finished rows as one 32-byte store, so the rows cross PCIe while the kernel streams its weights.
+  // launch_matvec_host_rows only: y[0] is page-locked host memory mapped into the device (the session's
+  // logits). Each warp takes a contiguous run of its block's rows and writes every 8 finished rows as one
+  // 32-byte store, so the rows cross PCIe while the kernel streams its weights.
   bool host_rows = false;
 };
 void launch_matvec(const MatvecArgs& a, cudaStream_t stream);
+// a with host_rows (one activation row, one weight, Store) through the one-row int8 kernel that writes y[0]
+// (mapped host memory) in row runs; false, launching nothing, where that kernel does not apply (other weight
+// types would write host memory one float per row).
+bool launch_matvec_host_rows(const MatvecArgs& a, cudaStream_t stream);
 // a0 and a1 (one activation row each, plain stores) as one launch when their weight types form a pair the
 // int8 kernels fuse (Q4_K or Q5_K with Q6_K: Q/K and V of a K-quant mix); false, launching nothing, if not.
 bool launch_matvec_pair(const MatvecArgs& a0, const MatvecArgs& a1, cudaStream_t stream);

@@ -322,11 +322,7 @@ bool launch_q8(const MatvecArgs& a, int total, cudaStream_t stream) {
   const int n_in = a.w[0].n_in;
   if (!q8_applies<T>(a)) return false;
   if (q8_wide_fits<T>(a)) {
-    if (a.host_rows && a.n_w == 1 && a.epilogue == MatvecEpilogue::Store) {
-      launch_q8_rows<T, 1, q8::kWideWarps, true>(a, total, stream);
-    } else {
-      launch_q8_rows<T, 1, q8::kWideWarps>(a, total, stream);
-    }
+    launch_q8_rows<T, 1, q8::kWideWarps>(a, total, stream);
     return true;
   }
   // Fewest rows per block that cover n_rows (at most 16), halved while the block's shared memory is too big.
@@ -434,6 +430,21 @@ void launch_matvec(const MatvecArgs& a, cudaStream_t stream) {
     KVANT_WEIGHT_TYPES(KVANT_CASE)
 #undef KVANT_CASE
     default: std::fprintf(stderr, "kvant cuda: matvec: unsupported weight type %u\n", unsigned(a.w[0].type)); std::abort();
+  }
+}
+
+bool launch_matvec_host_rows(const MatvecArgs& a, cudaStream_t stream) {
+  if (!a.host_rows || a.n_rows != 1 || a.n_w != 1 || a.epilogue != MatvecEpilogue::Store) return false;
+  const int total = matvec_total_out(a);
+  switch (a.w[0].type) {
+#define KVANT_CASE(T)                                                                \
+  case GgmlType::T:                                                                  \
+    if (total <= 0 || !q8_applies<GgmlType::T>(a) || !q8_wide_fits<GgmlType::T>(a)) return false; \
+    launch_q8_rows<GgmlType::T, 1, q8::kWideWarps, true>(a, total, stream);          \
+    return true;
+    KVANT_CASE(Q8_0) KVANT_CASE(Q4_0) KVANT_CASE(Q4_1) KVANT_CASE(Q4_K) KVANT_CASE(Q5_K) KVANT_CASE(Q6_K)
+#undef KVANT_CASE
+    default: return false;
   }
 }
 
