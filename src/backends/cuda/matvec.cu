@@ -281,7 +281,7 @@ template <GgmlType T, int NR, int kW, bool kHostRows = false>
 void launch_q8_rows(const MatvecArgs& a, int total, cudaStream_t stream) {
   const auto kernel = q8::matvec_q8_kernel<T, NR, kW, kHostRows>;
   const size_t smem = q8::smem_bytes<T>(kW, NR, a.w[0].n_in);
-  if (kHostRows) q8_smem_limit<T, NR, kW, kHostRows>();  // opts the kernel in to its shared memory
+  if constexpr (kHostRows) q8_smem_limit<T, NR, kW, kHostRows>();  // opts the kernel in to its shared memory
   int per_sm = 0;
   KVANT_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kW * 32, smem));
   const int grid_y = ceil_div(a.n_rows, NR);

@@ -420,19 +420,18 @@ __device__ __forceinline__ void matvec_q8_block(const MatvecArgs& a, int total_o
   const int parts = swiglu ? 2 * n_tiles : n_tiles;
   // kHostRows (MatvecArgs::host_rows, never split): warp w takes the contiguous rows [w · out_rows / kW,
   // (w + 1) · out_rows / kW). A compile-time mode: as a runtime flag it cost the other kernels registers.
-  constexpr bool contiguous = kHostRows;
   const int n_units = split ? out_rows * parts : out_rows;  // a unit: one tile (split) or one row
   const int run_begin = warp * out_rows / kW, run_rows = (warp + 1) * out_rows / kW - run_begin;
   const int n_steps =
-      contiguous ? run_rows * parts : (warp < n_units ? (n_units - 1 - warp) / kW + 1 : 0) * (split ? 1 : parts);
+      kHostRows ? run_rows * parts : (warp < n_units ? (n_units - 1 - warp) / kW + 1 : 0) * (split ? 1 : parts);
   // (row, part) of a warp's steps in order, advanced without divisions (they were ~4 integer divisions
   // per tile): rows w, w + kW, ... part by part, or (split) flat tiles w, w + kW, ...
   const int split_rows = kW / parts, split_parts = kW - split_rows * parts;
-  const int row_stride = contiguous ? 1 : kW;
+  constexpr int row_stride = kHostRows ? 1 : kW;
   struct Cursor {
     int rl, part;
   };
-  const Cursor first = split ? Cursor{warp / parts, warp % parts} : Cursor{contiguous ? run_begin : warp, 0};
+  const Cursor first = split ? Cursor{warp / parts, warp % parts} : Cursor{kHostRows ? run_begin : warp, 0};
   auto advance = [&](Cursor& c) {
     if (split) {
       c.rl += split_rows;
@@ -551,7 +550,7 @@ __device__ __forceinline__ void matvec_q8_block(const MatvecArgs& a, int total_o
     float acc[NR], acc_gate[NR];
 #pragma unroll
     for (int r = 0; r < NR; ++r) acc[r] = acc_gate[r] = 0.0f;
-    float held = 0.0f;  // contiguous: lane i holds the dot of the run's row 8k + i until its group's store
+    float held = 0.0f;  // kHostRows: lane i holds the dot of the run's row 8k + i until its group's store
     for (int step = 0; step < n_steps; ++step) {
       int rl = 0, part = 0, t = 0;
       const uint8_t* const tile = next_tile(&rl, &part, &t);
@@ -562,7 +561,7 @@ __device__ __forceinline__ void matvec_q8_block(const MatvecArgs& a, int total_o
         continue;
       }
       if (part + 1 < parts) continue;
-      if constexpr (contiguous) {  // one activation row, one weight, Store (the planner's host_rows contract)
+      if constexpr (kHostRows) {  // one activation row, one weight, Store (the planner's host_rows contract)
         const float dot = warp_sum(acc[0]) * dot_scale[warp];
         acc[0] = 0.0f;
         const int i = rl - run_begin, in_group = i & 7;
