@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <sys/stat.h>
 
@@ -117,6 +118,35 @@ void report(const char* model, const std::string& ctk, const std::string& ctv, c
   if (!(graphs && std::string(graphs) == "0")) CHECK(r.kernels > 0, "no graph was captured");
 }
 
+// Decode logits of two CUDA sessions, the second created with the environment switch `name` set to "0"
+// (the planner reads its switches when the backend is created): a switch that only moves work between
+// kernels (KVANT_CUDA_ROPE_TABLE: the RoPE angles computed once per token by the embed kernel) must give
+// the same floats bit for bit.
+void check_switch_bit_identical(std::shared_ptr<Model> model, const char* name, const char* kv_type) {
+  SessionParams p;
+  p.n_ctx = 256;
+  p.backend = "cuda";
+  p.cache_type_k = p.cache_type_v = kv_type;
+  auto on = Session::create(model, p);
+  setenv(name, "0", 1);
+  auto off = Session::create(model, p);
+  unsetenv(name);
+  CHECK(bool(on) && bool(off), "%s: session create", name);
+  if (!on || !off) return;
+  const int n_vocab = model->n_vocab();
+  const std::vector<int32_t> prompt = model->tokenize("Once upon a time", true, false);
+  CHECK((*on)->eval(prompt).is_ok() && (*off)->eval(prompt).is_ok(), "%s: prompt eval", name);
+  int differ = 0, steps = 0;
+  int32_t next = argmax((*on)->logits(), n_vocab);
+  for (; steps < 16; ++steps) {
+    if (!(*on)->eval({next}).is_ok() || !(*off)->eval({next}).is_ok()) break;
+    differ += std::memcmp((*on)->logits(), (*off)->logits(), sizeof(float) * size_t(n_vocab)) != 0;
+    next = argmax((*on)->logits(), n_vocab);
+  }
+  std::printf("%s=0 against on, K/V %s: %d of %d decode steps differ\n", name, kv_type, differ, steps);
+  CHECK(steps == 16 && differ == 0, "%s=0 changed the decode logits (%d of %d steps differ)", name, differ, steps);
+}
+
 }  // namespace
 
 // `test_cuda_e2e MODEL.gguf`: prints the decode graph's kernel count and a quick decode timing.
@@ -162,6 +192,7 @@ int main(int argc, char** argv) {
       for (auto [k, v] : {std::pair{"f16", "f16"}, {"f32", "f32"}, {"turbo_kv_4b", "turbo_kv_4b"}, {"turbo_kv_3b", "f16"}}) {
         report("stories260K", k, v, compare(*model, k, v, 24), stories_tolerance(k, v));
       }
+      check_switch_bit_identical(*model, "KVANT_CUDA_ROPE_TABLE", "f16");
     }
   }
   const std::string tiny = "/tmp/kvant_cuda_test_tiny.gguf";
@@ -183,6 +214,7 @@ int main(int argc, char** argv) {
         report("synth-tiny w0", k, v, compare(*model, k, v, 24, 0), tol);
         if (std::string(k) == "q8_0") report("tiny w0 unrot", k, v, compare(*model, k, v, 24, 0, "off"), tol);
       }
+      check_switch_bit_identical(*model, "KVANT_CUDA_ROPE_TABLE", "turbo_kv_4b");
       // A window as long as the context (256): the device writes and reads the f16 window only (no compressed
       // copies exist), so every cache type must agree with the CPU as closely as an f16 cache does.
       for (auto [k, v] : {std::pair{"turbo_kv_4b", "turbo_kv_4b"}, {"q8_0", "turbo_kv_2b"}})

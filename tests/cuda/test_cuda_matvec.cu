@@ -266,7 +266,7 @@ void test_pair(GgmlType t0, int n_in) {
 
 // launch_matvec_host_rows: one activation row written straight into mapped page-locked host memory by row runs
 // per warp (8 rows a store) gives the same floats as the device-output launch (each row is still one warp's
-// sum over its tiles in order), with or without uneven late shares.
+// sum over its tiles in order), with or without uneven late shares; rows off the int8 path are declined.
 void test_host_rows(GgmlType type, int n_in, int n_out) {
   const std::string tname(ggml_type_name(type));
   Weight w;
@@ -294,6 +294,10 @@ void test_host_rows(GgmlType type, int n_in, int n_out) {
     const bool launched = cuda::launch_matvec_host_rows(a, nullptr);
     KVANT_CUDA_CHECK(cudaDeviceSynchronize());
     ++g_checks;
+    if (!int8_path(type, w.row_bytes)) {  // e.g. Q6_K rows of 256 (210 bytes): the float kernel's weight
+      CHECK(!launched, "%s host rows n_in=%d: accepted rows off the int8 path", tname.c_str(), n_in);
+      break;
+    }
     CHECK(launched, "%s host rows n_in=%d n_out=%d: launch_matvec_host_rows declined an int8 weight",
           tname.c_str(), n_in, n_out);
     const std::vector<float> want = dy.get(size_t(n_out));

@@ -106,6 +106,7 @@ CudaOps::CudaOps() {
     attention_splits_ = std::clamp(std::atoi(s), 0, 256);  // 0: the rule in attention_splits
   if (const char* s = std::getenv("KVANT_CUDA_MATVEC_PAIR"); s != nullptr && *s != 0) pair_matvec_ = std::atoi(s) != 0;
   logits_direct_ = env_switch_on("KVANT_CUDA_LOGITS_DIRECT");
+  rope_table_enabled_ = env_switch_on("KVANT_CUDA_ROPE_TABLE");
   if (const char* s = std::getenv("KVANT_CUDA_LATE_PCT"); s != nullptr && *s != 0) late_pct_ = std::clamp(std::atoi(s), 1, 100);
   // Tables: signs [kKvMaxHeadDim], then centroids and boundaries of 2..5 bits.
   std::vector<float> host(kKvMaxHeadDim, 0.0f);
@@ -483,6 +484,7 @@ void CudaOps::end_forward() {
   }
   KVANT_CUDA_CHECK(cudaStreamSynchronize(stream_));
   ops_.clear();
+  rope_table_op_ = nullptr;  // pointed into ops_; ops run outside a forward compute their angles
 }
 
 void CudaOps::run_immediately(const Op& op_in) {
@@ -510,7 +512,31 @@ void CudaOps::run_immediately(const Op& op_in) {
   KVANT_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
+// Whether two RoPE ops rotate by the same angles (one table serves both).
+static bool same_rope_angles(const RopeConfig& a, const RopeConfig& b) {
+  return a.rope_dim == b.rope_dim && a.freq_base == b.freq_base && a.freq_scale == b.freq_scale &&
+         a.freq_factors == b.freq_factors;
+}
+
 void CudaOps::prepare(const std::vector<Op>& ops, bool graph_mode) {
+  // A one-row forward whose RoPE ops all share their angles, after its embedding: the embed kernel writes the
+  // RoPE table the attention and RoPE/KV kernels read (RopeParams::table).
+  rope_table_op_ = nullptr;
+  bool embedded = false, table_ok = rope_table_enabled_;
+  for (const Op& op : ops) {
+    if (op.kind == OpKind::Embed) embedded = op.n_rows == 1;
+    if (op.kind != OpKind::Rope) continue;
+    if (!embedded || op.n_rows != 1 || op.rope.rope_dim / 2 > kKvMaxHeadDim / 2 ||
+        (rope_table_op_ != nullptr && !same_rope_angles(rope_table_op_->rope, op.rope))) {
+      table_ok = false;
+    }
+    if (rope_table_op_ == nullptr) rope_table_op_ = &op;
+  }
+  if (!table_ok) rope_table_op_ = nullptr;
+  if (rope_table_op_ != nullptr && rope_table_.bytes() == 0) {
+    rope_table_ = DeviceBuffer(sizeof(float2) * kKvMaxHeadDim / 2);
+    bump_epoch();
+  }
   size_t partial_floats = 0;
   for (const Op& op : ops) {
     switch (op.kind) {

@@ -86,6 +86,7 @@ class CudaOps final : public Ops {
   void prepare(const std::vector<Op>& ops, bool graph_mode);  // uploads/allocations
   void execute(const std::vector<Op>& ops, bool graph_mode);                  // kernel launches
   size_t emit_matmuls(const std::vector<Op>& ops, size_t first, const Op* norm);
+  RopeParams rope_params(const Op& rope);
   RopeKvArgs rope_kv_args(const Op* rope_q, const Op* rope_k, const Op* kv);
   void emit_rope_kv(const Op* rope_q, const Op* rope_k, const Op* kv);
   // Whether ops[i..i+3] (rope q, rope k, kv_write, attention) run as one attention launch.
@@ -153,6 +154,11 @@ class CudaOps final : public Ops {
   float* logits_mapped_ = nullptr;  // this forward's batch_.logits as the device addresses it, or null
   bool logits_written_ = false;     // the planned forward wrote its logits to batch_.logits itself
   bool graph_logits_written_ = false;  // logits_written_ of the captured graph
+  // Decode: the embed kernel writes the RoPE {cos, sin} table of the token's position once, and the RoPE ops
+  // (all with rope_table_op_'s angles) read it (RopeParams::table); KVANT_CUDA_ROPE_TABLE=0 turns it off.
+  bool rope_table_enabled_ = true;
+  const Op* rope_table_op_ = nullptr;  // set by prepare() for the forward being planned, else null
+  DeviceBuffer rope_table_;            // [kKvMaxHeadDim / 2] float2
   int io_capacity_ = 0;
   const int32_t *d_tokens_ = nullptr, *d_positions_ = nullptr;
 

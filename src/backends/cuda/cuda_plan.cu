@@ -94,10 +94,18 @@ void CudaOps::execute(const std::vector<Op>& ops, bool graph_mode) {
     const Op& op = ops[i];
     if (op.kind != OpKind::Matmul) busy_after_attention_ = 0;  // late shares only right after attention
     switch (op.kind) {
-      case OpKind::Embed:
-        launch_embed(weight(op.w), d_tokens_, op.n_rows, op.out, stream_);
+      case OpKind::Embed: {
+        RopeTableArgs table;
+        if (rope_table_op_ != nullptr) {
+          table.rope = rope_params(*rope_table_op_);
+          table.rope.table = nullptr;
+          table.positions = d_positions_;
+          table.table = rope_table_.as<float2>();
+        }
+        launch_embed(weight(op.w), d_tokens_, op.n_rows, op.out, stream_, rope_table_op_ ? &table : nullptr);
         ++i;
         break;
+      }
       case OpKind::RmsNorm: {
         size_t m = 0;  // matmuls reading the normed rows right after
         while (i + 1 + m < ops.size() && ops[i + 1 + m].kind == OpKind::Matmul && ops[i + 1 + m].a == op.out &&
@@ -234,20 +242,25 @@ size_t CudaOps::emit_matmuls(const std::vector<Op>& ops, size_t first, const Op*
   return count;
 }
 
+RopeParams CudaOps::rope_params(const Op& rope) {
+  const RopeConfig& c = rope.rope;
+  RopeParams p;
+  p.head_dim = c.head_dim;
+  p.rope_dim = c.rope_dim;
+  p.freq_base = c.freq_base;
+  p.freq_scale = c.freq_scale;
+  p.neox = c.ordering == RopeOrdering::NeoX;
+  p.freq_factors = freq_factors(c.freq_factors, c.rope_dim / 2);
+  p.table = rope_table_op_ != nullptr && rope.n_rows == 1 ? rope_table_.as<float2>() : nullptr;
+  return p;
+}
+
 RopeKvArgs CudaOps::rope_kv_args(const Op* rope_q, const Op* rope_k, const Op* kvw) {
   RopeKvArgs a;
   a.positions = d_positions_;
   const Op* any = rope_q ? rope_q : rope_k ? rope_k : kvw;
   a.n_rows = any->n_rows;
-  if (rope_q || rope_k) {
-    const RopeConfig& c = (rope_q ? rope_q : rope_k)->rope;
-    a.rope.head_dim = c.head_dim;
-    a.rope.rope_dim = c.rope_dim;
-    a.rope.freq_base = c.freq_base;
-    a.rope.freq_scale = c.freq_scale;
-    a.rope.neox = c.ordering == RopeOrdering::NeoX;
-    a.rope.freq_factors = freq_factors(c.freq_factors, c.rope_dim / 2);
-  }
+  if (rope_q || rope_k) a.rope = rope_params(*(rope_q ? rope_q : rope_k));
   if (rope_q) {
     a.rope_q = true;
     a.q = rope_q->out;

@@ -64,7 +64,9 @@ bool launch_matvec_host_rows(const MatvecArgs& a, cudaStream_t stream);
 bool launch_matvec_pair(const MatvecArgs& a0, const MatvecArgs& a1, cudaStream_t stream);
 
 // out[t][:] = row tokens[t] of table (tokens on the device).                 out: [n][table.n_in]
-void launch_embed(const DeviceMatrix& table, const int32_t* tokens, int n, float* out, cudaStream_t stream);
+struct RopeTableArgs;  // below
+void launch_embed(const DeviceMatrix& table, const int32_t* tokens, int n, float* out, cudaStream_t stream,
+                  const RopeTableArgs* rope_table = nullptr);
 
 // ---- elementwise.cu ----
 // out[r] = x[r] / rms(x[r]) * w (sum of squares in double, as the CPU does).
@@ -99,6 +101,15 @@ struct RopeParams {
   float freq_base = 10000.0f, freq_scale = 1.0f;
   bool neox = false;
   const float* freq_factors = nullptr;  // device [rope_dim/2] or null
+  // Decode (one row): {cos, sin} of every pair's angle at the row's position, written by the embed kernel
+  // (launch_embed's RopeTableArgs) with the same arithmetic as rope_shared; null: computed per use.
+  const float2* table = nullptr;
+};
+// launch_embed's optional work: the RoPE table of positions[0] (RopeParams::table) for a decode step.
+struct RopeTableArgs {
+  RopeParams rope;
+  const int32_t* positions = nullptr;
+  float2* table = nullptr;  // [rope_dim/2]
 };
 
 // For each row r (position positions[r]): optionally RoPE q's n_head heads in place, RoPE k's

@@ -109,17 +109,31 @@ struct BlockSync {
 };
 
 // ---- RoPE of one head vector in shared memory (cpu_ops.cpp rope: angles by repeated multiplication) ----
+// cos and sin of pair i's angle whose θ_i = pos·freq_scale·theta_scale^i (i successive products, the CPU's
+// rounding) the caller has formed.
+__device__ inline float2 rope_cos_sin(float theta, const RopeParams& p, int i) {
+  const float t = p.freq_factors ? theta / p.freq_factors[i] : theta;
+  return make_float2(cosf(t), sinf(t));
+}
+__device__ inline float rope_theta_scale(const RopeParams& p) { return powf(p.freq_base, -2.0f / float(p.rope_dim)); }
+
+// Rotates x's pairs by the angles of position pos: from p.table when set (decode, bit-identical), else each
+// lane forms its θ_i, a lane's second pair (i + 32) continuing its own product instead of starting again.
 __device__ inline void rope_shared(float* x, int pos, const RopeParams& p, int lane) {
   const int half = p.rope_dim / 2;
-  const float theta_scale = powf(p.freq_base, -2.0f / float(p.rope_dim));
-  // θ_i = pos·freq_scale·theta_scale^i as i successive products (the CPU's rounding); a lane's second pair
-  // (i + 32) continues its own product instead of starting again.
+  const float theta_scale = rope_theta_scale(p);
   float theta = float(pos) * p.freq_scale;
   int powers = 0;
   for (int i = lane; i < half; i += 32) {
-    for (; powers < i; ++powers) theta *= theta_scale;
-    const float t = p.freq_factors ? theta / p.freq_factors[i] : theta;
-    const float c = cosf(t), s = sinf(t);
+    float c, s;
+    if (p.table != nullptr) {
+      const float2 cs = p.table[i];
+      c = cs.x, s = cs.y;
+    } else {
+      for (; powers < i; ++powers) theta *= theta_scale;
+      const float2 cs = rope_cos_sin(theta, p, i);
+      c = cs.x, s = cs.y;
+    }
     const int i0 = p.neox ? i : 2 * i, i1 = p.neox ? i + half : 2 * i + 1;
     const float x0 = x[i0], x1 = x[i1];
     x[i0] = x0 * c - x1 * s;

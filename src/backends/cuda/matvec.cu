@@ -6,6 +6,7 @@
 // epilogues (residual add, SwiGLU pair). Quantised formats with 16-byte aligned rows take the int8 dp4a
 // path of matvec_q8.cuh instead; this float kernel serves F32/F16/BF16 and the rest.
 #include "backends/cuda/kernels.h"
+#include "backends/cuda/kv_device.cuh"
 #include "backends/cuda/gemm_f16.h"
 #include "backends/cuda/matmul_tc.h"
 #include "backends/cuda/matvec_q8.cuh"
@@ -192,9 +193,19 @@ __global__ void __launch_bounds__(kWarps * 32, NR <= 2 ? 3 : 2) matvec_kernel(Ma
   }
 }
 
+// Rows tokens[t] of the table; with rope.table set (a decode step), block 0's first threads also write the
+// RoPE {cos, sin} of every pair at positions[0], thread i forming θ_i by i products as rope_shared does.
 template <GgmlType T>
-__global__ void embed_kernel(DeviceMatrix table, const int32_t* tokens, float* out) {
+__global__ void embed_kernel(DeviceMatrix table, const int32_t* tokens, float* out, RopeTableArgs rope) {
   pdl_prologue();
+  if (rope.table != nullptr && blockIdx.x == 0) {
+    const float theta_scale = rope_theta_scale(rope.rope);
+    for (int i = threadIdx.x; i < rope.rope.rope_dim / 2; i += blockDim.x) {
+      float theta = float(rope.positions[0]) * rope.rope.freq_scale;
+      for (int k = 0; k < i; ++k) theta *= theta_scale;
+      rope.table[i] = rope_cos_sin(theta, rope.rope, i);
+    }
+  }
   using F = WFmt<T>;
   constexpr int kUnitsPerBlock = F::kQK / 32;
   const int t = blockIdx.x;
@@ -458,10 +469,12 @@ bool launch_matvec_pair(const MatvecArgs& a0, const MatvecArgs& a1, cudaStream_t
   return false;
 }
 
-void launch_embed(const DeviceMatrix& table, const int32_t* tokens, int n, float* out, cudaStream_t stream) {
+void launch_embed(const DeviceMatrix& table, const int32_t* tokens, int n, float* out, cudaStream_t stream,
+                  const RopeTableArgs* rope_table) {
+  const RopeTableArgs rope = rope_table ? *rope_table : RopeTableArgs{};
   switch (table.type) {
 #define KVANT_CASE(T) \
-  case GgmlType::T: launch_kernel(embed_kernel<GgmlType::T>, n, 128, 0, stream, table, tokens, out); break;
+  case GgmlType::T: launch_kernel(embed_kernel<GgmlType::T>, n, 128, 0, stream, table, tokens, out, rope); break;
     KVANT_WEIGHT_TYPES(KVANT_CASE)
 #undef KVANT_CASE
     default: std::fprintf(stderr, "kvant cuda: embed: unsupported type %u\n", unsigned(table.type)); std::abort();
