@@ -176,9 +176,6 @@ int cmd_chat(const std::vector<std::string>& args) {
   if (model_path.empty()) return fail("chat", "missing -m/--model FILE");
   if (Status st = check_sampling(sampling); !st) return fail("chat", st.message());
 
-  // Saved KV contexts are host memory: with --save-kv/--load-kv, "auto" means the CPU backend (/save and
-  // /load on another backend answer with an error naming it).
-  if ((!save_kv.empty() || !load_kv.empty()) && session.backend == "auto") session.backend = "cpu";
   auto model = Model::load(model_path);
   if (!model) return fail("chat", model.error());
   auto family = chat_template_name(**model, template_name);

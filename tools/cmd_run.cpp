@@ -41,8 +41,6 @@ int cmd_run(const std::vector<std::string>& args) {
   }
   if (Status st = check_sampling(sampling); !st) return fail("run", st.message());
 
-  // Saved KV contexts are host memory: with --save-kv/--load-kv, "auto" means the CPU backend.
-  if ((!save_kv.empty() || !load_kv.empty()) && session.backend == "auto") session.backend = "cpu";
   auto model = Model::load(model_path);
   if (!model) return fail("run", model.error());
   auto session_or = Session::create(*model, session);

@@ -93,7 +93,8 @@ class Session {
   // Saves the evaluated tokens and their KV cache to a file (format: docs/FORMATS.md, "Saved KV
   // context"); load_kv replaces this session's cache with a saved one after checking model, K/V types,
   // rotation, window, context capacity and the checksum. After load_kv there are no logits: evaluate
-  // at least one token (e.g. truncate(n_past() - 1) and eval the last token again).
+  // at least one token (e.g. truncate(n_past() - 1) and eval the last token again). A backend that keeps
+  // the cache on its device (cuda) copies it through host memory the size of the whole cache meanwhile.
   Status save_kv(const std::string& path) const;
   Status load_kv(const std::string& path);
   // KV cache accounting.

@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "kvant/status.h"
 #include "quant/ggml_type.h"
 
 namespace kvant {
@@ -74,6 +75,14 @@ class Ops {
   // Whether the KV cache lives in this backend's own memory: the session's KvCache then holds only the
   // layout and cell bookkeeping, no host copy of the vectors (KvCache::create with host_storage off).
   virtual bool keeps_kv_on_device() const { return false; }
+  // Such a backend's copy of the vectors of `cache` (the session's layout-only cache) to or from `host`, a
+  // cache of the same config with host storage, window ring included (Session::save_kv / load_kv).
+  virtual Status download_kv(KvCache& /*cache*/, KvCache& /*host*/) {
+    return Status::error("this backend keeps no KV cache of its own");
+  }
+  virtual Status upload_kv(KvCache& /*cache*/, const KvCache& /*host*/) {
+    return Status::error("this backend keeps no KV cache of its own");
+  }
 
   // out[t][:] = dequantised row tokens[t] of table.                        out: [n][table.n_in]
   virtual void embed(const WeightView& table, const int32_t* tokens, int n, float* out) = 0;

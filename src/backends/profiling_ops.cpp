@@ -47,6 +47,8 @@ class ProfilingOps final : public Ops {
   void end_forward() override { inner_->end_forward(); }
   int kernels_per_token() const override { return inner_->kernels_per_token(); }
   bool keeps_kv_on_device() const override { return inner_->keeps_kv_on_device(); }
+  Status download_kv(KvCache& cache, KvCache& host) override { return inner_->download_kv(cache, host); }
+  Status upload_kv(KvCache& cache, const KvCache& host) override { return inner_->upload_kv(cache, host); }
   float* host_logit_buffer(size_t n) override { return inner_->host_logit_buffer(n); }
 
   void embed(const WeightView& table, const int32_t* tokens, int n, float* out) override {

@@ -197,22 +197,36 @@ Status Session::truncate(uint32_t n_tokens) {
   return Status::ok();
 }
 
-// The KV file holds the host KvCache; a backend that keeps the cache on a device would need to copy it.
-static Status check_host_kv(const Ops& ops, const std::string& path) {
-  if (!ops.keeps_kv_on_device()) return Status::ok();
-  return Status::error(path + ": saving/loading the KV cache is only supported with the cpu backend (this session uses " +
-                       ops.name() + ")");
-}
-
+// The KV file holds a host KvCache. A backend that keeps the vectors on its device copies them through a
+// temporary host cache of the same layout (as large as the whole cache while the file is written or read).
 Status Session::save_kv(const std::string& path) const {
-  KVANT_RETURN_IF_ERROR(check_host_kv(*impl_->ops, path));
-  return kv_save(impl_->cache, impl_->tokens, model_fingerprint(*impl_->model), path);
+  Impl& s = *impl_;
+  const uint64_t fingerprint = model_fingerprint(*s.model);
+  if (!s.ops->keeps_kv_on_device()) return kv_save(s.cache, s.tokens, fingerprint, path);
+  auto host = KvCache::create(s.cache.config(), /*host_storage=*/true);
+  if (!host) return host.status().with_context(path);
+  host->cells() = s.cache.cells();
+  KVANT_RETURN_IF_ERROR(s.ops->download_kv(s.cache, *host).with_context(path));
+  return kv_save(*host, s.tokens, fingerprint, path);
 }
 
 Status Session::load_kv(const std::string& path) {
   Impl& s = *impl_;
-  KVANT_RETURN_IF_ERROR(check_host_kv(*s.ops, path));
-  auto tokens = kv_load(s.cache, model_fingerprint(*s.model), path);
+  const uint64_t fingerprint = model_fingerprint(*s.model);
+  Expected<std::vector<int32_t>> tokens = Status::error(path + ": not read");
+  if (!s.ops->keeps_kv_on_device()) {
+    tokens = kv_load(s.cache, fingerprint, path);
+  } else {
+    s.cache.cells().clear();  // as kv_load leaves a host cache: empty unless the load succeeds
+    auto host = KvCache::create(s.cache.config(), /*host_storage=*/true);
+    if (!host) return host.status().with_context(path);
+    tokens = kv_load(*host, fingerprint, path);
+    if (tokens) {
+      const Status up = s.ops->upload_kv(s.cache, *host);
+      if (!up.is_ok()) tokens = up.with_context(path);
+      else s.cache.cells() = host->cells();
+    }
+  }
   s.n_past = tokens ? uint32_t(tokens->size()) : 0;
   s.tokens = tokens ? std::move(tokens).value() : std::vector<int32_t>{};
   s.n_logit_rows = 0;  // no logits until the next eval

@@ -4,6 +4,7 @@
 // products and the GPU keeps them in f32, so logits agree to a relative error of ~1e-2, not bitwise.
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -147,6 +148,57 @@ void check_switch_bit_identical(std::shared_ptr<Model> model, const char* name, 
   CHECK(steps == 16 && differ == 0, "%s=0 changed the decode logits (%d of %d steps differ)", name, differ, steps);
 }
 
+// save_kv / load_kv with the CUDA backend (the device cache is copied through host memory): after a prompt and
+// a few decode steps, the CUDA session's file loaded into a second CUDA session decodes the next token to the
+// same logits bit for bit; loaded into a CPU session, to the CPU original's logits within tol; and the CPU
+// session's file loaded into a CUDA session, likewise.
+void check_save_load(std::shared_ptr<Model> model, const char* kv_type, double tol) {
+  SessionParams p;
+  p.n_ctx = 256;
+  p.kv_window = 16;
+  p.cache_type_k = p.cache_type_v = kv_type;
+  SessionParams pg = p, pc = p;
+  pg.backend = "cuda";
+  pc.backend = "cpu";
+  auto gpu = Session::create(model, pg), cpu = Session::create(model, pc);
+  auto gpu_from_gpu = Session::create(model, pg), cpu_from_gpu = Session::create(model, pc);
+  auto gpu_from_cpu = Session::create(model, pg);
+  CHECK(gpu && cpu && gpu_from_gpu && cpu_from_gpu && gpu_from_cpu, "save/load %s: session create", kv_type);
+  if (!gpu || !cpu || !gpu_from_gpu || !cpu_from_gpu || !gpu_from_cpu) return;
+  const int n_vocab = model->n_vocab();
+  const std::vector<int32_t> prompt = model->tokenize("Once upon a time, there was a little girl named Lily. She", true, false);
+  CHECK((*gpu)->eval(prompt).is_ok() && (*cpu)->eval(prompt).is_ok(), "save/load %s: prompt eval", kv_type);
+  int32_t next = argmax((*cpu)->logits(), n_vocab);
+  for (int s = 0; s < 3; ++s) {  // a few graph decode steps, so the window ring and deferred encodes are in use
+    CHECK((*gpu)->eval({next}).is_ok() && (*cpu)->eval({next}).is_ok(), "save/load %s: decode", kv_type);
+    next = argmax((*cpu)->logits(), n_vocab);
+  }
+  const std::string file_gpu = "/tmp/kvant_cuda_test_gpu.kv", file_cpu = "/tmp/kvant_cuda_test_cpu.kv";
+  const Status saved_gpu = (*gpu)->save_kv(file_gpu), saved_cpu = (*cpu)->save_kv(file_cpu);
+  CHECK(saved_gpu.is_ok() && saved_cpu.is_ok(), "save/load %s: save: %s / %s", kv_type, saved_gpu.message().c_str(),
+        saved_cpu.message().c_str());
+  const Status l1 = (*gpu_from_gpu)->load_kv(file_gpu), l2 = (*cpu_from_gpu)->load_kv(file_gpu),
+               l3 = (*gpu_from_cpu)->load_kv(file_cpu);
+  CHECK(l1.is_ok() && l2.is_ok() && l3.is_ok(), "save/load %s: load: %s / %s / %s", kv_type, l1.message().c_str(),
+        l2.message().c_str(), l3.message().c_str());
+  CHECK((*gpu_from_gpu)->n_past() == (*gpu)->n_past() && (*gpu_from_cpu)->n_past() == (*cpu)->n_past(),
+        "save/load %s: n_past %u / %u against %u", kv_type, (*gpu_from_gpu)->n_past(), (*gpu_from_cpu)->n_past(),
+        (*gpu)->n_past());
+  for (auto* s : {&gpu, &cpu, &gpu_from_gpu, &cpu_from_gpu, &gpu_from_cpu})
+    CHECK((**s)->eval({next}).is_ok(), "save/load %s: eval after load", kv_type);
+  const size_t bytes = sizeof(float) * size_t(n_vocab);
+  const bool same = std::memcmp((*gpu)->logits(), (*gpu_from_gpu)->logits(), bytes) == 0;
+  const double err_cpu = test::rel_error((*cpu_from_gpu)->logits(), (*cpu)->logits(), size_t(n_vocab));
+  const double err_gpu = test::rel_error((*gpu_from_cpu)->logits(), (*cpu)->logits(), size_t(n_vocab));
+  std::printf("save/load K/V %s: cuda->cuda %s, cuda->cpu rel %.2e, cpu->cuda rel %.2e\n", kv_type,
+              same ? "bit-identical" : "DIFFERENT", err_cpu, err_gpu);
+  CHECK(same, "save/load %s: a CUDA session loaded from a CUDA file decodes other logits", kv_type);
+  CHECK(err_cpu < tol && err_gpu < tol, "save/load %s: logits after loading differ (%.3g / %.3g)", kv_type, err_cpu,
+        err_gpu);
+  std::remove(file_gpu.c_str());
+  std::remove(file_cpu.c_str());
+}
+
 }  // namespace
 
 // `test_cuda_e2e MODEL.gguf`: prints the decode graph's kernel count and a quick decode timing.
@@ -193,6 +245,7 @@ int main(int argc, char** argv) {
         report("stories260K", k, v, compare(*model, k, v, 24), stories_tolerance(k, v));
       }
       check_switch_bit_identical(*model, "KVANT_CUDA_ROPE_TABLE", "f16");
+      for (const char* t : {"f16", "turbo_kv_4b"}) check_save_load(*model, t, stories_tolerance(t, t));
     }
   }
   const std::string tiny = "/tmp/kvant_cuda_test_tiny.gguf";

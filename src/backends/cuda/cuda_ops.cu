@@ -289,6 +289,57 @@ const float* CudaOps::freq_factors(const float* host, int n) {
   return freq_factors_.emplace(host, std::move(buf)).first->second.as<float>();
 }
 
+CudaOps::KvLayerBytes CudaOps::kv_layer_bytes(const KvCache& cache) {
+  const KvCacheConfig& c = cache.config();
+  return {size_t(c.n_head_kv) * c.n_ctx * cache.k_vector_bytes(), size_t(c.n_head_kv) * c.n_ctx * cache.v_vector_bytes(),
+          size_t(c.n_head_kv) * cache.window_ring_slots() * cache.window_vector_bytes()};
+}
+
+// Calls f(device, host, bytes) for every layer's K (k bytes), V (v) and window rings (w each) of a device
+// mirror and a host cache (Host: KvCache or const KvCache).
+template <typename Host, typename F>
+static void for_each_kv_run(const std::vector<DeviceKvLayer>& layers, Host& host, size_t k, size_t v, size_t w, F f) {
+  for (uint32_t l = 0; l < uint32_t(layers.size()); ++l) {
+    f(layers[l].k, host.k_vector(l, 0, 0), k);
+    f(layers[l].v, host.v_vector(l, 0, 0), v);
+    if (w > 0) {
+      f(layers[l].k_win, host.k_window(l, 0, 0), w);
+      f(layers[l].v_win, host.v_window(l, 0, 0), w);
+    }
+  }
+}
+
+Status CudaOps::check_kv_copy(const KvCache& cache, const KvCache& host) const {
+  const KvLayerBytes want = kv_layer_bytes(cache), have = kv_layer_bytes(host);
+  if (!host.has_host_storage() || want.k != have.k || want.v != have.v || want.window != have.window ||
+      cache.config().n_layer != host.config().n_layer) {
+    return Status::error("KV cache copy: the host cache's layout differs from the device cache's");
+  }
+  return Status::ok();
+}
+
+Status CudaOps::download_kv(KvCache& cache, KvCache& host) {
+  KVANT_RETURN_IF_ERROR(check_kv_copy(cache, host));
+  DeviceKv& dk = kv(cache);
+  KVANT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  const KvLayerBytes b = kv_layer_bytes(cache);
+  for_each_kv_run(dk.layers, host, b.k, b.v, b.window, [](const uint8_t* dev, uint8_t* hst, size_t n) {
+    KVANT_CUDA_CHECK(cudaMemcpy(hst, dev, n, cudaMemcpyDeviceToHost));
+  });
+  return Status::ok();
+}
+
+Status CudaOps::upload_kv(KvCache& cache, const KvCache& host) {
+  KVANT_RETURN_IF_ERROR(check_kv_copy(cache, host));
+  DeviceKv& dk = kv(cache);
+  KVANT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  const KvLayerBytes b = kv_layer_bytes(cache);
+  for_each_kv_run(dk.layers, host, b.k, b.v, b.window, [](uint8_t* dev, const uint8_t* hst, size_t n) {
+    KVANT_CUDA_CHECK(cudaMemcpy(dev, hst, n, cudaMemcpyHostToDevice));
+  });
+  return Status::ok();
+}
+
 CudaOps::DeviceKv& CudaOps::kv(KvCache& cache) {
   const KvCacheConfig& c = cache.config();
   auto it = kvs_.find(&cache);
@@ -314,9 +365,8 @@ CudaOps::DeviceKv& CudaOps::kv(KvCache& cache) {
   dk.cfg.v_bytes = cache.v_vector_bytes();
   dk.cfg.window = int(cache.window());
   dk.cfg.ring_slots = int(cache.window_ring_slots());
-  const size_t k_layer = size_t(c.n_head_kv) * c.n_ctx * dk.cfg.k_bytes;
-  const size_t v_layer = size_t(c.n_head_kv) * c.n_ctx * dk.cfg.v_bytes;
-  const size_t w_layer = size_t(c.n_head_kv) * dk.cfg.ring_slots * cache.window_vector_bytes();
+  const KvLayerBytes bytes = kv_layer_bytes(cache);
+  const size_t k_layer = bytes.k, v_layer = bytes.v, w_layer = bytes.window;
   auto align = [](size_t x) { return (x + 255) / 256 * 256; };
   const size_t per_layer = align(k_layer) + align(v_layer) + 2 * align(w_layer);
   dk.storage = DeviceBuffer(per_layer * c.n_layer);

@@ -33,6 +33,8 @@ class CudaOps final : public Ops {
   int kernels_per_token() const override { return graph_nodes_; }
   bool matvec_pairs() const { return pair_matvec_; }  // whether mixed-type Q/K/V take one pair launch
   bool keeps_kv_on_device() const override { return true; }
+  Status download_kv(KvCache& cache, KvCache& host) override;
+  Status upload_kv(KvCache& cache, const KvCache& host) override;
   float* host_logit_buffer(size_t n) override;
 
   void embed(const WeightView& table, const int32_t* tokens, int n, float* out) override;
@@ -100,6 +102,12 @@ class CudaOps final : public Ops {
   const DeviceMatrix& weight(const WeightView& w);
   const float* freq_factors(const float* host, int n);
   DeviceKv& kv(KvCache& cache);
+  // Bytes of one layer's K, V and each window ring of the device mirror (the host cache's layout).
+  struct KvLayerBytes {
+    size_t k, v, window;
+  };
+  static KvLayerBytes kv_layer_bytes(const KvCache& cache);
+  Status check_kv_copy(const KvCache& cache, const KvCache& host) const;  // same layout, host storage
   int attention_splits(const Op& op, bool graph_mode, int* splits_window) const;
   void bump_epoch() { ++epoch_; }
 
