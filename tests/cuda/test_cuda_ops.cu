@@ -480,57 +480,74 @@ void test_fused_token_write(cuda::CudaOps& ops, CpuOps& cpu) {
               "bit-identical to the unfused launches\n", checked, exact);
 }
 
-// One decode attention over 32K keys, 8 KV heads, G = 4, d = 64 and 128 (the 1B and 8B shapes): 20
-// attention ops in one captured graph, timed with events over 5 replays after 2 warm-ups (the two tiny
-// copies of each forward are included: ~1%).
+// One decode attention over 32K keys (KVANT_BENCH_ATTN_CTX: a comma-separated list of context sizes), 8 KV
+// heads, G = 4, d = 64 and 128 (the 1B and 8B shapes): 20 attention ops in one captured graph, timed with
+// events over 5 replays after 2 warm-ups (the two tiny copies of each forward are included: ~1%).
 void bench_attention(cuda::CudaOps& ops) {
-  for (int d : {64, 128}) {
-    for (KvType t : {KvType::F16, KvType::TURBO_4B}) {
-      KvCacheConfig c;
-      c.n_layer = 1;
-      c.n_head_kv = 8;
-      c.head_dim = d;
-      c.n_ctx = 32768;
-      c.type_k = c.type_v = t;
-      c.window = kDefaultKvWindow;
-      c.max_batch = 512;
-      auto cache = KvCache::create(c);
-      CHECK(bool(cache), "bench cache create");
-      if (!cache) continue;
-      const size_t row = size_t(c.n_head_kv) * c.head_dim;
-      const std::vector<float> k = test::random_normal(512 * row, 5), v = test::random_normal(512 * row, 6);
-      std::vector<int32_t> pos(512);
-      for (int start = 0; start < int(c.n_ctx); start += 512) {
-        for (int i = 0; i < 512; ++i) pos[i] = start + i;
-        ops.kv_write(*cache, 0, k.data(), v.data(), 512, pos.data());
+  std::vector<int> contexts;
+  for (const char* s = std::getenv("KVANT_BENCH_ATTN_CTX"); s != nullptr && *s != '\0';) {
+    char* end = nullptr;
+    const long n = std::strtol(s, &end, 10);
+    if (end == s || n < 512 || n % 512 != 0) {
+      std::printf("KVANT_BENCH_ATTN_CTX: '%s' is not a list of multiples of 512\n", s);
+      contexts.clear();
+      break;
+    }
+    contexts.push_back(int(n));
+    s = *end == ',' ? end + 1 : end;
+  }
+  if (contexts.empty()) contexts.push_back(32768);
+  for (int n_ctx : contexts) {
+    for (int d : {64, 128}) {
+      for (KvType t : {KvType::F16, KvType::TURBO_4B}) {
+        KvCacheConfig c;
+        c.n_layer = 1;
+        c.n_head_kv = 8;
+        c.head_dim = d;
+        c.n_ctx = uint32_t(n_ctx);
+        c.type_k = c.type_v = t;
+        c.window = kDefaultKvWindow;
+        c.max_batch = 512;
+        auto cache = KvCache::create(c);
+        CHECK(bool(cache), "bench cache create");
+        if (!cache) continue;
+        const size_t row = size_t(c.n_head_kv) * c.head_dim;
+        const std::vector<float> k = test::random_normal(512 * row, 5), v = test::random_normal(512 * row, 6);
+        std::vector<int32_t> pos(512);
+        for (int start = 0; start < int(c.n_ctx); start += 512) {
+          for (int i = 0; i < 512; ++i) pos[i] = start + i;
+          ops.kv_write(*cache, 0, k.data(), v.data(), 512, pos.data());
+        }
+        const int n_head = 32, reps = 20, runs = 5;
+        Dev dq(test::random_normal(size_t(n_head) * d, 7)), dout(size_t(n_head) * d);
+        int32_t p = int32_t(c.n_ctx) - 1;
+        auto forward = [&] {
+          as_forward(ops, 1, &p, [&] {
+            for (int i = 0; i < reps; ++i) ops.attention(*cache, 0, dq.p, 1, n_head, &p, dout.p);
+          });
+        };
+        forward();
+        forward();
+        cudaEvent_t e0, e1;
+        cudaEventCreate(&e0);
+        cudaEventCreate(&e1);
+        cudaEventRecord(e0, ops.stream());
+        for (int r = 0; r < runs; ++r) forward();
+        cudaEventRecord(e1, ops.stream());
+        cudaEventSynchronize(e1);
+        float ms = 0;
+        cudaEventElapsedTime(&ms, e0, e1);
+        cudaEventDestroy(e0);
+        cudaEventDestroy(e1);
+        const std::vector<float> o = dout.get();
+        bool finite = true;
+        for (float x : o) finite &= std::isfinite(x);
+        CHECK(finite, "bench attention %s: non-finite output", kv_type_name(t));
+        const double us = 1e3 * ms / (runs * reps);
+        const double bytes = double(c.n_head_kv) * n_ctx * double(cache->k_vector_bytes() + cache->v_vector_bytes());
+        std::printf("attention bench K=V=%-12s %6d keys, 8 KV heads, G=4, d=%3d: %7.1f us per attention (graph), "
+                    "%5.0f GB/s of K/V\n", kv_type_name(t), n_ctx, d, us, bytes / us / 1e3);
       }
-      const int n_head = 32, reps = 20, runs = 5;
-      Dev dq(test::random_normal(size_t(n_head) * d, 7)), dout(size_t(n_head) * d);
-      int32_t p = int32_t(c.n_ctx) - 1;
-      auto forward = [&] {
-        as_forward(ops, 1, &p, [&] {
-          for (int i = 0; i < reps; ++i) ops.attention(*cache, 0, dq.p, 1, n_head, &p, dout.p);
-        });
-      };
-      forward();
-      forward();
-      cudaEvent_t e0, e1;
-      cudaEventCreate(&e0);
-      cudaEventCreate(&e1);
-      cudaEventRecord(e0, ops.stream());
-      for (int r = 0; r < runs; ++r) forward();
-      cudaEventRecord(e1, ops.stream());
-      cudaEventSynchronize(e1);
-      float ms = 0;
-      cudaEventElapsedTime(&ms, e0, e1);
-      cudaEventDestroy(e0);
-      cudaEventDestroy(e1);
-      const std::vector<float> o = dout.get();
-      bool finite = true;
-      for (float x : o) finite &= std::isfinite(x);
-      CHECK(finite, "bench attention %s: non-finite output", kv_type_name(t));
-      std::printf("attention bench K=V=%-12s 32768 keys, 8 KV heads, G=4, d=%d: %7.1f us per attention (graph)\n",
-                  kv_type_name(t), d, 1e3 * ms / (runs * reps));
     }
   }
 }

@@ -10,7 +10,8 @@
 //    p·scale times the centroid), the weights published by their owners in shared memory.
 // Turbo K/V of the compressed segment are staged per warp in shared memory with cp.async (2–3 steps in
 // flight); other types and the f16 window are read directly (coalesced 16-byte chunks). turbo_kv_4b K
-// and V at head_dim 64/128 run their compressed segment on tensor cores instead (attend_warp_mma). The
+// and V at head_dim 64/128 run their compressed segment on tensor cores instead (attend_warp_mma), staged
+// by bulk copies (TMA) that complete on an mbarrier per buffer. The
 // 4 warps are merged in shared memory; a block that covers the whole context (one split) writes the
 // normalised output itself, rotating V back, otherwise partials (m, l, acc) go to the combine kernel in
 // attention.cu.
@@ -23,6 +24,7 @@
 namespace kvant::cuda {
 
 constexpr int kAttnThreads = 128, kAttnWarps = kAttnThreads / 32, kAttnStep = 32, kAttnMinChunk = 64;
+constexpr int kAttnMaxStages = 8;  // staging buffers per warp at most (AttentionArgs::stages)
 
 // Query heads per block: 8 only for groups of more than 4 with head_dim ≤ 128 (register budget).
 __host__ __device__ inline int attention_group_chunk(int d, int group) { return group <= 4 || d > 128 ? 4 : 8; }
@@ -46,15 +48,17 @@ __host__ __device__ constexpr bool attention_mma_types(KvType tk, KvType tv) {
 __host__ __device__ inline bool attention_uses_mma(KvType tk, KvType tv, int d) {
   return attention_mma_types(tk, tv) && (d == 64 || d == 128);
 }
-constexpr int kMmaLutCopies = 16, kMmaLutShift = 6;  // entry b of replica r: byte (b << 6) + 4r
-constexpr int kMmaLutBytes = 256 * kMmaLutCopies * 4;
+// Replicas of the pair table (AttentionArgs::lut_copies): entry b of replica r at word copies·b + r.
+// Lane l reads replica l % copies: 32 replicas keep a warp's lookups free of bank conflicts, 16 let lanes
+// l and l + 16 meet in a bank (each lookup then takes two shared-memory wavefronts) for half the bytes.
+__host__ __device__ constexpr int mma_lut_bytes(int copies) { return 256 * copies * 4; }
 
-// Shared memory of one block: [centroids K, V: 64 floats][stats: 128][pair table: tensor-core launches]
-// [q or output: gm·d][value weights: warps·32·gm][region], the region holding either the per-warp staging
-// buffers (key loop) or the warps' accumulators (merge). The codebooks come first so that a lookup is one
-// shared load at a constant offset from the code's shifted bits.
+// Shared memory of one block: [centroids K, V: 64 floats][stats: 128][pair table and staging mbarriers:
+// tensor-core launches][q or output: gm·d][value weights: warps·32·gm][region], the region holding either
+// the per-warp staging buffers (key loop) or the warps' accumulators (merge). The codebooks come first so
+// that a lookup is one shared load at a constant offset from the code's shifted bits.
 struct AttnSmem {
-  int fixed = 0, kcap = 0, vcap = 0, stages = 0, region = 0, lut = 0;
+  int fixed = 0, kcap = 0, vcap = 0, stages = 0, region = 0, lut = 0, bars = 0;
   __host__ __device__ int bytes() const { return fixed + region; }
 };
 __host__ __device__ inline int attention_stage_cap(size_t vec_bytes) {
@@ -66,10 +70,11 @@ __host__ __device__ inline int attention_stage_cap(size_t vec_bytes) {
 // (AttentionArgs::stages), else 3 when that stays under 48 KiB, else 2 (above 48 KiB the launch raises
 // the kernel's limit). mma: AttentionArgs::mma (the pair table only where the tensor-core path runs).
 __host__ __device__ inline AttnSmem attention_smem(KvType tk, size_t k_bytes, KvType tv, size_t v_bytes, int d, int gm,
-                                                   int stages = 0, bool mma = false) {
+                                                   int stages = 0, bool mma = false, int lut_copies = 16) {
   AttnSmem p;
-  p.lut = mma && attention_uses_mma(tk, tv, d) ? kMmaLutBytes : 0;
-  p.fixed = 4 * (64 + 128 + gm * d + kAttnWarps * kAttnStep * gm) + p.lut;
+  p.lut = mma && attention_uses_mma(tk, tv, d) ? mma_lut_bytes(lut_copies) : 0;
+  p.bars = p.lut > 0 ? kAttnWarps * kAttnMaxStages * 8 : 0;
+  p.fixed = 4 * (64 + 128 + gm * d + kAttnWarps * kAttnStep * gm) + p.lut + p.bars;
   const int merge = 4 * kAttnWarps * gm * d;
   p.kcap = kv_is_turbo(tk) ? attention_stage_cap(k_bytes) : 0;
   p.vcap = kv_is_turbo(tv) ? attention_stage_cap(v_bytes) : 0;
@@ -277,6 +282,70 @@ struct StepRing {
   __device__ int voff(int j) const { return stage_offset(vs.base, vs.stride, t0(j)); }
 };
 
+// StepRing's interface for the tensor-core path, filled by bulk copies: per warp `stages` K and V buffers
+// as in StepRing, each pair filled by two bulk copies (TMA) that lane 0 issues and that complete on the
+// buffer's mbarrier (bars: this warp's kAttnMaxStages barriers). They copy the bytes StepRing's lanes
+// would: from the 16-byte boundary at or below a step's first vector up to the next boundary past its last.
+struct BulkStepRing {
+  const AttnSeg &ks, &vs;
+  const AttnStage& st;
+  int begin, end, warp, lane, n_my, S;
+  int slot = -1;        // buffer of the step arrive() readied last
+  uint32_t parity = 0;  // bit b: parity of the phase that buffer b's next fill completes
+  uint8_t *kw, *vw;
+  uint32_t bars;  // shared address of this warp's barriers, 8 bytes each
+  uint64_t policy;
+  __device__ BulkStepRing(const AttnSeg& k, const AttnSeg& v, const AttnStage& stage, uint64_t* warp_bars, int b, int e)
+      : ks(k), vs(v), st(stage), begin(b), end(e) {
+    lane = int(threadIdx.x) % 32;
+    warp = int(threadIdx.x) / 32;
+    const int n_steps = (end - begin + kAttnStep - 1) / kAttnStep;
+    n_my = warp < n_steps ? (n_steps - warp + kAttnWarps - 1) / kAttnWarps : 0;
+    S = st.stages;
+    kw = st.k + size_t(warp) * S * st.kcap;
+    vw = st.v + size_t(warp) * S * st.vcap;
+    bars = uint32_t(__cvta_generic_to_shared(warp_bars));
+    policy = st.policy != 0 ? st.policy : l2_evict_normal_policy();
+    if (lane == 0) {
+      for (int i = 0; i < S; ++i) mbarrier_init(bars + 8 * i, 1);
+      fence_proxy_async_shared();
+    }
+    __syncwarp();
+  }
+  __device__ int t0(int j) const { return begin + kAttnStep * (warp + kAttnWarps * j); }
+  __device__ int n_t(int j) const { return min(kAttnStep, end - t0(j)); }
+  // Lane 0: arm buffer b's barrier with both copies' bytes, then issue them. The fence orders the warp's
+  // reads of the buffer's previous step (finished at the caller's __syncwarp) before the copies' writes.
+  __device__ void stage(int j, int b) const {
+    if (lane != 0) return;
+    const uint8_t* const k0 = ks.base + size_t(t0(j)) * ks.stride;
+    const uint8_t* const v0 = vs.base + size_t(t0(j)) * vs.stride;
+    const uint8_t* const k_src = reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(k0) & ~uintptr_t(15));
+    const uint8_t* const v_src = reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(v0) & ~uintptr_t(15));
+    const uint32_t k_n = uint32_t(k0 + size_t(n_t(j)) * ks.stride - k_src + 15) & ~15u;
+    const uint32_t v_n = uint32_t(v0 + size_t(n_t(j)) * vs.stride - v_src + 15) & ~15u;
+    const uint32_t bar = bars + 8 * b;
+    fence_proxy_async_shared();
+    mbarrier_arrive_expect_tx(bar, k_n + v_n);
+    bulk_copy_async(uint32_t(__cvta_generic_to_shared(kw + b * st.kcap)), k_src, k_n, bar, policy);
+    bulk_copy_async(uint32_t(__cvta_generic_to_shared(vw + b * st.vcap)), v_src, v_n, bar, policy);
+  }
+  __device__ void prime() const {
+    for (int j = 0; j + 1 < S && j < n_my; ++j) stage(j, j);
+  }
+  __device__ void arrive(int j) {
+    slot = slot + 1 == S ? 0 : slot + 1;
+    if (j + S - 1 < n_my) stage(j + S - 1, slot == 0 ? S - 1 : slot - 1);
+    mbarrier_wait_parity(bars + 8 * slot, (parity >> slot) & 1u);
+    parity ^= 1u << slot;
+  }
+  __device__ void drain() const {}  // every fill issued was waited for by its step
+  __device__ const uint8_t* kbuf() const { return kw + slot * st.kcap; }
+  __device__ const uint8_t* vbuf() const { return vw + slot * st.vcap; }
+  __device__ int koff(int j) const { return stage_offset(ks.base, ks.stride, t0(j)); }
+  __device__ int voff(int j) const { return stage_offset(vs.base, vs.stride, t0(j)); }
+};
+
 // Reduce-scatter of the per-pass partial dots over the LPK lanes of a key group: pass J + j of the
 // subtree at level H is folded with lane bit H as soon as both halves exist (depth first, so only
 // log2(LPK) partials per head are live); lane c ends up holding the full dot of pass c. LPK − 1
@@ -460,23 +529,26 @@ __device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
   const __half2 h = __floats2half2_rn(lo, hi);
   return *reinterpret_cast<const uint32_t*>(&h);
 }
-// The f16 pair (low nibble's centroid, high nibble's) of byte j of w from the table at lut, replica
-// lane4 / 4 (lane4 = 4·(lane % kMmaLutCopies)): shift, mask-and-or (one LOP3), load.
-__device__ __forceinline__ uint32_t code_pair(const uint8_t* lut, uint32_t lane4, uint32_t w, int j) {
-  static_assert(4 * kMmaLutCopies == 1 << kMmaLutShift);
-  const uint32_t off = ((j == 0 ? w << kMmaLutShift : w >> (8 * j - kMmaLutShift)) & (0xFFu << kMmaLutShift)) | lane4;
-  return *reinterpret_cast<const uint32_t*>(lut + off);
-}
-// Fills the pair table: entry b, replica r at word kMmaLutCopies·b + r = {centroid[b & 15], centroid[b >> 4]}
-// in f16. One thread per entry writes its replicas as 16-byte stores.
-__device__ inline void fill_code_pairs(const KvTables& t, uint32_t* lut) {
-  static_assert(kMmaLutCopies % 4 == 0);
+// The pair table as one lane reads it: its replica's byte offset and the entry shift (log2 of 4·copies).
+struct MmaLut {
+  const uint8_t* base;
+  uint32_t lane4, shift, mask;  // mask = 0xFF << shift
+  __device__ MmaLut(const uint8_t* lut, int copies, int lane)
+      : base(lut), lane4(4 * uint32_t(lane % copies)), shift(copies == 32 ? 7 : 6), mask(0xFFu << shift) {}
+  // The f16 pair (low nibble's centroid, high nibble's) of byte j of w: shift, mask-and-or (one LOP3), load.
+  __device__ __forceinline__ uint32_t pair(uint32_t w, int j) const {
+    const uint32_t off = ((j == 0 ? w << shift : w >> (8 * j - shift)) & mask) | lane4;
+    return *reinterpret_cast<const uint32_t*>(base + off);
+  }
+};
+// Fills the pair table: entry b, replica r at word copies·b + r = {centroid[b & 15], centroid[b >> 4]} in
+// f16 (copies: 16 or 32). One thread per entry writes its replicas as 16-byte stores.
+__device__ inline void fill_code_pairs(const KvTables& t, uint32_t* lut, int copies) {
   const float* c = t.centroids[2];  // 4-bit codebook
   for (int b = threadIdx.x; b < 256; b += blockDim.x) {
     const uint32_t pair = pack_half2(c[b & 15], c[b >> 4]);
-    uint4* const dst = reinterpret_cast<uint4*>(lut + kMmaLutCopies * b);
-#pragma unroll
-    for (int r = 0; r < kMmaLutCopies / 4; ++r) dst[r] = make_uint4(pair, pair, pair, pair);
+    uint4* const dst = reinterpret_cast<uint4*>(lut + copies * b);
+    for (int r = 0; r < copies / 4; ++r) dst[r] = make_uint4(pair, pair, pair, pair);
   }
 }
 
@@ -491,28 +563,41 @@ struct MmaWarpState {
   float m[2], l[2];    // heads 2t, 2t + 1 (l: this lane's part)
 };
 
+// 2^x by the hardware's approximation (one MUFU op; −inf → 0).
+__device__ __forceinline__ float exp2_approx(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
+// Row stride, in halves, of a step's f16 weights [head][key] (32 keys + 8 of padding: the four t-lanes of
+// a store and the eight g-lanes of a fragment load fall in different banks).
+constexpr int kMmaWeightStride = 40;
+
 // One warp's share of keys [begin, end) of the staged turbo_kv_4b segment on tensor cores. q_sh: the
-// block's G rotated, scaled query heads [GM][D]; pw: this warp's 8 × 32 halves for a step's weights.
-template <int D>
-__device__ __forceinline__ void attend_warp_mma(const AttnSeg& ks, const AttnSeg& vs, int begin, int end,
-                                                const AttnStage& st, const uint8_t* lut, uint16_t* pw,
-                                                const float* q_sh, int G, MmaWarpState<D>& w) {
+// block's G rotated, scaled query heads [GM][D]; pw: this warp's weights, min(GM, 8) rows of
+// kMmaWeightStride halves; lut: the pair table. Scores, m and the softmax run in base 2 (the query is
+// scaled by log2 e); w.m is left in base 2.
+template <int D, int GM>
+__device__ __forceinline__ void attend_warp_mma(BulkStepRing& ring, const MmaLut& lut, uint16_t* pw, const float* q_sh,
+                                                int G, MmaWarpState<D>& w) {
+  static_assert(GM * kAttnStep >= (GM < 8 ? GM : 8) * kMmaWeightStride / 2, "weights exceed the warp's share");
   constexpr int kSteps = D / 16;  // k-steps of the score mma, row tiles of the value mma
   constexpr int kKWords = D / 32, kVWords = (D / 16 + 3) / 4;
-  constexpr int kChunks = stage_lane_chunks(4, D);
-  StepRing<true, true, kChunks, kChunks> ring(ks, vs, st, begin, end);
   const int lane = ring.lane, g = lane >> 2, t = lane & 3;
-  const uint32_t lane4 = 4 * (lane % kMmaLutCopies);
-  const int k_stride = int(ks.stride), v_stride = int(vs.stride);
-  // Query fragments (B of K·Qᵀ): head g, elements (D/4)·t + 4s .. + 3 for k-step s.
+  const int k_stride = int(ring.ks.stride), v_stride = int(ring.vs.stride);
+  // Query fragments (B of K·Qᵀ), times log2 e: head g, elements (D/4)·t + 4s .. + 3 for k-step s.
   uint32_t qb[kSteps][2];
 #pragma unroll
   for (int s = 0; s < kSteps; ++s) {
     const bool on = g < G;  // columns past the group are zero (q_sh holds GM ≤ 8 heads)
     const float* qr = q_sh + (on ? g : 0) * D + (D / 4) * t + 4 * s;
-    qb[s][0] = pack_half2(on ? qr[0] : 0.0f, on ? qr[1] : 0.0f);
-    qb[s][1] = pack_half2(on ? qr[2] : 0.0f, on ? qr[3] : 0.0f);
+    qb[s][0] = pack_half2(on ? qr[0] * kLog2e : 0.0f, on ? qr[1] * kLog2e : 0.0f);
+    qb[s][1] = pack_half2(on ? qr[2] * kLog2e : 0.0f, on ? qr[3] * kLog2e : 0.0f);
   }
+  // The weight row this lane's B fragments read: head g, or (heads past GM, whose columns are dropped)
+  // a row that exists.
+  const uint16_t* const pw_row = pw + (g < GM ? g : g - GM) * kMmaWeightStride;
 #pragma unroll
   for (int i = 0; i < kSteps; ++i)
 #pragma unroll
@@ -540,8 +625,8 @@ __device__ __forceinline__ void attend_warp_mma(const AttnSeg& ks, const AttnSeg
 #pragma unroll
       for (int ks_ = 0; ks_ < kSteps; ++ks_) {
         const int word = ks_ / 2, byte = 2 * (ks_ % 2);
-        const uint32_t a[4] = {code_pair(lut, lane4, r0[word], byte), code_pair(lut, lane4, r1[word], byte),
-                               code_pair(lut, lane4, r0[word], byte + 1), code_pair(lut, lane4, r1[word], byte + 1)};
+        const uint32_t a[4] = {lut.pair(r0[word], byte), lut.pair(r1[word], byte), lut.pair(r0[word], byte + 1),
+                               lut.pair(r1[word], byte + 1)};
         mma_16816(c, a, qb[ks_][0], qb[ks_][1]);
       }
       const bool v0 = k0 < n_t, v1 = k1 < n_t;
@@ -560,14 +645,14 @@ __device__ __forceinline__ void attend_warp_mma(const AttnSeg& ks, const AttnSeg
 #pragma unroll
       for (int o = 4; o < 32; o <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
       const float m_new = fmaxf(w.m[h], mx);  // finite: key 0 of the step is valid
-      const float corr = expf(w.m[h] - m_new);
+      const float corr = exp2_approx(w.m[h] - m_new);
       w.m[h] = m_new;
       float sum = 0.0f;
 #pragma unroll
       for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
         for (int e = h; e < 4; e += 2) {
-          s[mt][e] = expf(s[mt][e] - m_new);  // −inf (invalid key) → 0
+          s[mt][e] = exp2_approx(s[mt][e] - m_new);  // −inf (invalid key) → 0
           sum += s[mt][e];
         }
       w.l[h] = w.l[h] * corr + sum;
@@ -583,7 +668,8 @@ __device__ __forceinline__ void attend_warp_mma(const AttnSeg& ks, const AttnSeg
         const float sv = key < n_t ? staged_half(vbuf, voff + key * v_stride) : 0.0f;
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          pw[(2 * t + h) * 32 + key] = __half_as_ushort(__float2half_rn(s[mt][2 * hi + h] * sv));
+          if (2 * t + h < GM)
+            pw[(2 * t + h) * kMmaWeightStride + key] = __half_as_ushort(__float2half_rn(s[mt][2 * hi + h] * sv));
         }
       }
     __syncwarp();
@@ -592,8 +678,8 @@ __device__ __forceinline__ void attend_warp_mma(const AttnSeg& ks, const AttnSeg
 #pragma unroll
     for (int kq = 0; kq < 2; ++kq) {
       const int ka = 16 * kq + 2 * t;
-      const uint32_t b0 = *reinterpret_cast<const uint32_t*>(pw + g * 32 + ka);
-      const uint32_t b1 = *reinterpret_cast<const uint32_t*>(pw + g * 32 + ka + 8);
+      const uint32_t b0 = *reinterpret_cast<const uint32_t*>(pw_row + ka);
+      const uint32_t b1 = *reinterpret_cast<const uint32_t*>(pw_row + ka + 8);
       uint32_t wa[kVWords], wb[kVWords], wa8[kVWords], wb8[kVWords];
       const int run = 2 + (D / 16) * g;
       words_a2(vbuf, voff + ka * v_stride + run, wa);
@@ -602,8 +688,8 @@ __device__ __forceinline__ void attend_warp_mma(const AttnSeg& ks, const AttnSeg
       words_a2(vbuf, voff + (ka + 9) * v_stride + run, wb8);
 #pragma unroll
       for (int i = 0; i < kSteps; ++i) {  // byte i of each key's run: rows (d/8)·g + 2i, + 1 of tile i
-        const uint32_t pa = code_pair(lut, lane4, wa[i / 4], i % 4), pb = code_pair(lut, lane4, wb[i / 4], i % 4);
-        const uint32_t pa8 = code_pair(lut, lane4, wa8[i / 4], i % 4), pb8 = code_pair(lut, lane4, wb8[i / 4], i % 4);
+        const uint32_t pa = lut.pair(wa[i / 4], i % 4), pb = lut.pair(wb[i / 4], i % 4);
+        const uint32_t pa8 = lut.pair(wa8[i / 4], i % 4), pb8 = lut.pair(wb8[i / 4], i % 4);
         const uint32_t a[4] = {__byte_perm(pa, pb, 0x5410), __byte_perm(pa, pb, 0x7632), __byte_perm(pa8, pb8, 0x5410),
                                __byte_perm(pa8, pb8, 0x7632)};
         mma_16816(w.o[i], a, b0, b1);
@@ -634,7 +720,7 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
   const int g0 = gchunk * GM, G = min(GM, g_total - g0);
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
 
-  const AttnSmem plan = attention_smem(KT, a.kv.k_bytes, VT, a.kv.v_bytes, d, GM, a.stages, a.mma);
+  const AttnSmem plan = attention_smem(KT, a.kv.k_bytes, VT, a.kv.v_bytes, d, GM, a.stages, a.mma, a.lut_copies);
   float* const ck = reinterpret_cast<float*>(smem);    // [32]
   float* const cv = ck + 32;                            // [32]
   float* const m_w = cv + 32;                           // [warps][GM]
@@ -642,8 +728,9 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
   float* const wt_w = l_w + kAttnWarps * GM;            // [warps][GM] merge weights
   float* const m_tot = wt_w + kAttnWarps * GM;          // [GM]
   float* const l_tot = m_tot + GM;                      // [GM]
-  uint32_t* const lut = reinterpret_cast<uint32_t*>(ck + 64 + 128);  // [256 · kMmaLutCopies] (plan.lut bytes)
-  float* const q_sh = ck + 64 + 128 + plan.lut / 4;    // [GM][d]: query, later the rotated-back output
+  uint32_t* const lut = reinterpret_cast<uint32_t*>(ck + 64 + 128);  // [256 · lut_copies] (plan.lut bytes)
+  uint64_t* const bars = reinterpret_cast<uint64_t*>(lut + plan.lut / 4);  // [warps][kAttnMaxStages] (plan.bars)
+  float* const q_sh = ck + 64 + 128 + (plan.lut + plan.bars) / 4;  // [GM][d]: query, later the rotated-back output
   float* const wsh = q_sh + GM * d;                     // [warps][32][GM]: a step's value weights
   uint8_t* const region = smem + plan.fixed;
   float* const merge = reinterpret_cast<float*>(region);  // [warps][GM][d] after the key loop
@@ -654,7 +741,7 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
   // The compressed segment on tensor cores (attend_warp_mma): turbo_kv_4b K and V, d = 8·LPK ∈ {64, 128}.
   constexpr bool kMmaKernel = attention_mma_types(KT, VT) && NCH == 1 && (LPK == 8 || LPK == 16) && GM <= 8;
   const bool use_mma = kMmaKernel && plan.lut > 0 && d == 8 * LPK && int(blockIdx.y) < a.splits_main;
-  if (use_mma) fill_code_pairs(a.tables, lut);
+  if (use_mma) fill_code_pairs(a.tables, lut, a.lut_copies);
   pdl_prologue();  // from here on: positions, queries and cache written by earlier kernels
 
   const int n_keys = a.positions[r] + 1;
@@ -792,8 +879,9 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
   if constexpr (kMmaKernel) {
     if (use_mma) {
       MmaWarpState<8 * LPK> wm;
-      attend_warp_mma<8 * LPK>(ks_main, vs_main, begin, end, st_main, reinterpret_cast<const uint8_t*>(lut),
-                               reinterpret_cast<uint16_t*>(wsh_w), q_sh, G, wm);
+      BulkStepRing ring(ks_main, vs_main, st_main, bars + warp * kAttnMaxStages, begin, end);
+      attend_warp_mma<8 * LPK, GM>(ring, MmaLut(reinterpret_cast<const uint8_t*>(lut), a.lut_copies, lane),
+                                   reinterpret_cast<uint16_t*>(wsh_w), q_sh, G, wm);
       __syncthreads();
       // Oᵀ fragments back to the element order (see attend_warp_mma).
       const int g8 = lane >> 2, t = lane & 3;
@@ -812,7 +900,7 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
 #pragma unroll
         for (int hh = 0; hh < 2; ++hh) {
           if (2 * t + hh < GM) {
-            m_w[warp * GM + 2 * t + hh] = wm.m[hh];
+            m_w[warp * GM + 2 * t + hh] = wm.m[hh] * kLn2;  // base 2 → e
             l_w[warp * GM + 2 * t + hh] = wm.l[hh];
           }
         }

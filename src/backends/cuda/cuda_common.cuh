@@ -59,6 +59,8 @@ int device_sm_count();
 // Whether launch_kernel asks for programmatic dependent launch: the device is compute capability 9.0 or
 // newer and KVANT_CUDA_PDL is not "0". Decided once per process.
 bool pdl_enabled();
+// Whether the current device has compute capability 9.0 or later (programmatic dependent launch, bulk copies).
+bool device_is_sm90_or_later();
 
 // kernel<<<grid, block, smem, stream>>>(args...) with programmatic stream serialisation when enabled;
 // the kernel must begin with pdl_prologue().
@@ -182,6 +184,47 @@ __device__ __forceinline__ void copy16_async_if(bool on, uint32_t smem_addr, con
       "r"(smem_addr), "l"(gmem)
       : "memory");
 }
+
+// mbarriers in shared memory and bulk (TMA) global → shared copies that complete on them: a barrier of
+// one arrival is armed with the bytes its copies will deliver (arrive_expect_tx), and its phase flips when
+// they have all landed; waiters poll the phase's parity. sm_90 instructions: launches use them only on
+// sm_90 devices (AttentionArgs::mma); compiled for an older target they trap.
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
+#define KVANT_SM90_ASM(...) asm volatile(__VA_ARGS__)
+#else
+#define KVANT_SM90_ASM(...) __trap()
+#endif
+__device__ __forceinline__ void mbarrier_init(uint32_t bar, uint32_t count) {
+  KVANT_SM90_ASM("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+// Orders this thread's earlier generic-proxy accesses of shared memory (barrier initialisation, reads of a
+// buffer about to be refilled) before its later async-proxy (bulk copy) accesses.
+__device__ __forceinline__ void fence_proxy_async_shared() {
+  KVANT_SM90_ASM("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+__device__ __forceinline__ void mbarrier_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
+  KVANT_SM90_ASM("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbarrier_wait_parity(uint32_t bar, uint32_t parity) {
+  KVANT_SM90_ASM(
+      "{\n .reg .pred done;\n"
+      "mbar_wait_%=:\n"
+      " mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      " @!done bra mbar_wait_%=;\n}\n" ::"r"(bar),
+      "r"(parity)
+      : "memory");
+}
+// bytes (a multiple of 16) from 16-byte aligned global memory to 16-byte aligned shared memory, completing
+// on the barrier bar, under an L2 cache policy.
+__device__ __forceinline__ void bulk_copy_async(uint32_t dst, const void* gmem, uint32_t bytes, uint32_t bar,
+                                                uint64_t policy) {
+  KVANT_SM90_ASM(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;\n" ::"r"(
+          dst),
+      "l"(gmem), "r"(bytes), "r"(bar), "l"(policy)
+      : "memory");
+}
+#undef KVANT_SM90_ASM
 
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

@@ -33,9 +33,8 @@ int device_sm_count() {
   return n;
 }
 
-bool pdl_enabled() {
-  static const bool enabled = [] {
-    if (!env_switch_on("KVANT_CUDA_PDL")) return false;
+bool device_is_sm90_or_later() {
+  static const bool sm90 = [] {
     int device = 0, major = 0;
     if (cudaGetDevice(&device) != cudaSuccess ||
         cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
@@ -44,6 +43,11 @@ bool pdl_enabled() {
     }
     return major >= 9;
   }();
+  return sm90;
+}
+
+bool pdl_enabled() {
+  static const bool enabled = env_switch_on("KVANT_CUDA_PDL") && device_is_sm90_or_later();
   return enabled;
 }
 }  // namespace cuda
@@ -99,7 +103,9 @@ CudaOps::CudaOps() {
   early_dependents_ = env_switch_on("KVANT_CUDA_EARLY_LAUNCH");
   early_matvec_ = env_switch_on("KVANT_CUDA_EARLY_MATVEC");
   per_head_attention_ = env_switch_on("KVANT_CUDA_ATTN_PER_HEAD");
-  mma_attention_ = env_switch_on("KVANT_CUDA_ATTN_MMA");
+  mma_attention_ = env_switch_on("KVANT_CUDA_ATTN_MMA") && device_is_sm90_or_later();  // bulk copies: sm_90
+  if (const char* s = std::getenv("KVANT_CUDA_ATTN_LUT"); s != nullptr && *s != 0)
+    attention_lut_copies_ = std::atoi(s) == 32 ? 32 : 16;
   if (const char* s = std::getenv("KVANT_CUDA_ATTN_STAGES"); s != nullptr && *s != 0)
     attention_stages_ = std::clamp(std::atoi(s), 2, 8);
   if (const char* s = std::getenv("KVANT_CUDA_ATTN_SPLITS"); s != nullptr && *s != 0)

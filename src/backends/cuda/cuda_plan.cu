@@ -360,6 +360,7 @@ void CudaOps::emit_attention(const Op& op, bool graph_mode, const RopeKvArgs* to
   a.launch_dependents = early_dependents_;
   a.per_head_blocks = per_head_attention_;
   a.mma = mma_attention_;
+  a.lut_copies = attention_lut_copies_;
   a.stages = attention_stages_;
   if (window_only_kv(dk.cfg)) {
     // Every position the cache can hold stays in its f16 window ring, slot = position (ring_slots ==

@@ -187,7 +187,9 @@ struct AttentionArgs {
   bool per_head_blocks = false;
   // The compressed segment of a turbo_kv_4b K and V cache at head_dim 64 or 128 on tensor cores
   // (attention_uses_mma); KVANT_CUDA_ATTN_MMA=0 keeps it on the CUDA-core loop (A/B).
+  // Its warps stage each step's K and V with two bulk copies (TMA, sm_90) completing on an mbarrier.
   bool mma = false;
+  int lut_copies = 16;  // replicas of its pair table, 16 or 32 (mma_lut_bytes); KVANT_CUDA_ATTN_LUT
   int stages = 0;  // staging buffers per warp (turbo halves); 0: attention_smem's rule. KVANT_CUDA_ATTN_STAGES
 };
 // Floats of AttentionArgs::partial the launch needs.
