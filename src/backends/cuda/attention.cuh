@@ -222,31 +222,45 @@ __device__ __forceinline__ void load_centroids(const KvTables& t, float* dst) {
   }
 }
 
-// One warp's 32-key steps of [begin, end) (steps warp, warp + 4, ...) and, for the staged halves, its
-// ring of `stages` staging buffers filled with cp.async S − 1 steps ahead. arrive(j) is called for
-// j = 0, 1, ... in turn; it tracks step j's buffer (j mod S) by counting instead of dividing.
-// kKChunks, kVChunks: stage_lane_chunks of the staged K, V (0 where not staged).
-template <bool kSK, bool kSV, int kKChunks, int kVChunks>
-struct StepRing {
-  static_assert((kSK == (kKChunks > 0)) && (kSV == (kVChunks > 0)));
-  static constexpr bool kStaged = kSK || kSV;
+// What a warp's staging rings share: its 32-key steps of [begin, end) (steps warp, warp + 4, ...), n_my of
+// them, and per warp S buffers of K (kw, kcap bytes each) and of V (vw), slot the one readied last.
+struct StepRingBase {
   const AttnSeg &ks, &vs;
   const AttnStage& st;
   int begin, end, warp, lane, n_my, S;
   int slot = -1;  // buffer of the step arrive() readied last
   uint8_t *kw, *vw;
-  __device__ StepRing(const AttnSeg& k, const AttnSeg& v, const AttnStage& stage, int b, int e)
+  __device__ StepRingBase(const AttnSeg& k, const AttnSeg& v, const AttnStage& stage, int b, int e, int stages,
+                          bool k_staged, bool v_staged)
       : ks(k), vs(v), st(stage), begin(b), end(e) {
     lane = int(threadIdx.x) % 32;
     warp = int(threadIdx.x) / 32;
     const int n_steps = (end - begin + kAttnStep - 1) / kAttnStep;
     n_my = warp < n_steps ? (n_steps - warp + kAttnWarps - 1) / kAttnWarps : 0;
-    S = kStaged ? st.stages : 1;
-    kw = kSK ? st.k + size_t(warp) * S * st.kcap : nullptr;
-    vw = kSV ? st.v + size_t(warp) * S * st.vcap : nullptr;
+    S = stages;
+    kw = k_staged ? st.k + size_t(warp) * S * st.kcap : nullptr;
+    vw = v_staged ? st.v + size_t(warp) * S * st.vcap : nullptr;
   }
   __device__ int t0(int j) const { return begin + kAttnStep * (warp + kAttnWarps * j); }
   __device__ int n_t(int j) const { return min(kAttnStep, end - t0(j)); }
+  // kbuf, vbuf: the current step's 16-byte aligned staging buffers; koff, voff(j): the byte offset of step
+  // j's first vector in them.
+  __device__ const uint8_t* kbuf() const { return kw + slot * st.kcap; }
+  __device__ const uint8_t* vbuf() const { return vw + slot * st.vcap; }
+  __device__ int koff(int j) const { return stage_offset(ks.base, ks.stride, t0(j)); }
+  __device__ int voff(int j) const { return stage_offset(vs.base, vs.stride, t0(j)); }
+};
+
+// One warp's 32-key steps of [begin, end) (steps warp, warp + 4, ...) and, for the staged halves, its
+// ring of `stages` staging buffers filled with cp.async S − 1 steps ahead. arrive(j) is called for
+// j = 0, 1, ... in turn; it tracks step j's buffer (j mod S) by counting instead of dividing.
+// kKChunks, kVChunks: stage_lane_chunks of the staged K, V (0 where not staged).
+template <bool kSK, bool kSV, int kKChunks, int kVChunks>
+struct StepRing : StepRingBase {
+  static_assert((kSK == (kKChunks > 0)) && (kSV == (kVChunks > 0)));
+  static constexpr bool kStaged = kSK || kSV;
+  __device__ StepRing(const AttnSeg& k, const AttnSeg& v, const AttnStage& stage, int b, int e)
+      : StepRingBase(k, v, stage, b, e, kStaged ? stage.stages : 1, kSK, kSV) {}
   __device__ void stage(int j, int b) const {
     if constexpr (kSK) stage_warp<kKChunks>(kw + b * st.kcap, ks.base, ks.stride, t0(j), n_t(j), lane, st.policy);
     if constexpr (kSV) stage_warp<kVChunks>(vw + b * st.vcap, vs.base, vs.stride, t0(j), n_t(j), lane, st.policy);
@@ -274,36 +288,18 @@ struct StepRing {
   __device__ void drain() const {
     if constexpr (kStaged) __pipeline_wait_prior(0);
   }
-  // kbuf, vbuf: the current step's 16-byte aligned staging buffers; koff, voff(j): the byte offset of step
-  // j's first vector in them.
-  __device__ const uint8_t* kbuf() const { return kw + slot * st.kcap; }
-  __device__ const uint8_t* vbuf() const { return vw + slot * st.vcap; }
-  __device__ int koff(int j) const { return stage_offset(ks.base, ks.stride, t0(j)); }
-  __device__ int voff(int j) const { return stage_offset(vs.base, vs.stride, t0(j)); }
 };
 
 // StepRing's interface for the tensor-core path, filled by bulk copies: per warp `stages` K and V buffers
 // as in StepRing, each pair filled by two bulk copies (TMA) that lane 0 issues and that complete on the
 // buffer's mbarrier (bars: this warp's kAttnMaxStages barriers). They copy the bytes StepRing's lanes
 // would: from the 16-byte boundary at or below a step's first vector up to the next boundary past its last.
-struct BulkStepRing {
-  const AttnSeg &ks, &vs;
-  const AttnStage& st;
-  int begin, end, warp, lane, n_my, S;
-  int slot = -1;        // buffer of the step arrive() readied last
+struct BulkStepRing : StepRingBase {
   uint32_t parity = 0;  // bit b: parity of the phase that buffer b's next fill completes
-  uint8_t *kw, *vw;
-  uint32_t bars;  // shared address of this warp's barriers, 8 bytes each
+  uint32_t bars;        // shared address of this warp's barriers, 8 bytes each
   uint64_t policy;
   __device__ BulkStepRing(const AttnSeg& k, const AttnSeg& v, const AttnStage& stage, uint64_t* warp_bars, int b, int e)
-      : ks(k), vs(v), st(stage), begin(b), end(e) {
-    lane = int(threadIdx.x) % 32;
-    warp = int(threadIdx.x) / 32;
-    const int n_steps = (end - begin + kAttnStep - 1) / kAttnStep;
-    n_my = warp < n_steps ? (n_steps - warp + kAttnWarps - 1) / kAttnWarps : 0;
-    S = st.stages;
-    kw = st.k + size_t(warp) * S * st.kcap;
-    vw = st.v + size_t(warp) * S * st.vcap;
+      : StepRingBase(k, v, stage, b, e, stage.stages, true, true) {
     bars = uint32_t(__cvta_generic_to_shared(warp_bars));
     policy = st.policy != 0 ? st.policy : l2_evict_normal_policy();
     if (lane == 0) {
@@ -312,8 +308,6 @@ struct BulkStepRing {
     }
     __syncwarp();
   }
-  __device__ int t0(int j) const { return begin + kAttnStep * (warp + kAttnWarps * j); }
-  __device__ int n_t(int j) const { return min(kAttnStep, end - t0(j)); }
   // Lane 0: arm buffer b's barrier with both copies' bytes, then issue them. The fence orders the warp's
   // reads of the buffer's previous step (finished at the caller's __syncwarp) before the copies' writes.
   __device__ void stage(int j, int b) const {
@@ -340,10 +334,6 @@ struct BulkStepRing {
     parity ^= 1u << slot;
   }
   __device__ void drain() const {}  // every fill issued was waited for by its step
-  __device__ const uint8_t* kbuf() const { return kw + slot * st.kcap; }
-  __device__ const uint8_t* vbuf() const { return vw + slot * st.vcap; }
-  __device__ int koff(int j) const { return stage_offset(ks.base, ks.stride, t0(j)); }
-  __device__ int voff(int j) const { return stage_offset(vs.base, vs.stride, t0(j)); }
 };
 
 // Reduce-scatter of the per-pass partial dots over the LPK lanes of a key group: pass J + j of the
