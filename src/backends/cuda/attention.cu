@@ -148,8 +148,9 @@ int launch_attention(const AttentionArgs& args, cudaStream_t stream) {
   const int n_gchunks = (g_total + gm - 1) / gm;
   const int n_parts = a.splits_main + a.splits_window;
   const dim3 grid(a.n_rows * a.kv.n_head_kv * n_gchunks, n_parts);
+  if (!attention_wide_ok(a)) a.warps = kAttnWarps;  // e.g. every key in the window: the f16 launch above
   const size_t smem = attention_smem(a.kv.type_k, a.kv.k_bytes, a.kv.type_v, a.kv.v_bytes, d, gm, a.stages, a.mma,
-                                     a.lut_copies)
+                                     a.lut_copies, a.warps)
                           .bytes();
   a.launch_dependents = a.launch_dependents && int(grid.x * grid.y) <= device_sm_count();
   switch (a.kv.type_k) {

@@ -25,6 +25,7 @@ namespace kvant::cuda {
 
 constexpr int kAttnThreads = 128, kAttnWarps = kAttnThreads / 32, kAttnStep = 32, kAttnMinChunk = 64;
 constexpr int kAttnMaxStages = 8;  // staging buffers per warp at most (AttentionArgs::stages)
+constexpr int kAttnSmemPerSm = 227 * 1024;  // sm_90's shared memory a block may opt into
 
 // Query heads per block: 8 only for groups of more than 4 with head_dim ≤ 128 (register budget).
 __host__ __device__ inline int attention_group_chunk(int d, int group) { return group <= 4 || d > 128 ? 4 : 8; }
@@ -40,23 +41,22 @@ inline int attention_block_heads(const AttentionArgs& a) {
   return attention_group_chunk(d, a.n_head / a.kv.n_head_kv);
 }
 
-// The launches whose compressed segment runs on tensor cores (attend_warp_mma; AttentionArgs::mma on):
-// turbo_kv_4b K and V at head_dim 64 or 128. Their blocks hold a pair table of the 4-bit codebook.
-__host__ __device__ constexpr bool attention_mma_types(KvType tk, KvType tv) {
-  return tk == KvType::TURBO_4B && tv == KvType::TURBO_4B;
-}
-__host__ __device__ inline bool attention_uses_mma(KvType tk, KvType tv, int d) {
-  return attention_mma_types(tk, tv) && (d == 64 || d == 128);
+// Whether a launch may run wide blocks (AttentionArgs::warps = kAttnWideWarps): a tensor-core launch of
+// 4-head blocks (the register budget of 128 per thread at 16 warps per SM is the 4-block one's).
+inline bool attention_wide_ok(const AttentionArgs& a) {
+  return a.mma && attention_uses_mma(a.kv.type_k, a.kv.type_v, a.kv.head_dim) &&
+         attention_block_heads(a) == 4;
 }
 // Replicas of the pair table (AttentionArgs::lut_copies): entry b of replica r at word copies·b + r.
 // Lane l reads replica l % copies: 32 replicas keep a warp's lookups free of bank conflicts, 16 let lanes
 // l and l + 16 meet in a bank (each lookup then takes two shared-memory wavefronts) for half the bytes.
 __host__ __device__ constexpr int mma_lut_bytes(int copies) { return 256 * copies * 4; }
 
-// Shared memory of one block: [centroids K, V: 64 floats][stats: 128][pair table and staging mbarriers:
-// tensor-core launches][q or output: gm·d][value weights: warps·32·gm][region], the region holding either
-// the per-warp staging buffers (key loop) or the warps' accumulators (merge). The codebooks come first so
-// that a lookup is one shared load at a constant offset from the code's shifted bits.
+// Shared memory of one block of `warps` warps: [centroids K, V: 64 floats][stats: 128][pair table and
+// staging mbarriers: tensor-core launches][q or output: gm·d][value weights: warps·32·gm][region], the
+// region holding either the per-warp staging buffers (key loop) or the warps' accumulators (merge). The
+// codebooks come first so that a lookup is one shared load at a constant offset from the code's shifted
+// bits.
 struct AttnSmem {
   int fixed = 0, kcap = 0, vcap = 0, stages = 0, region = 0, lut = 0, bars = 0;
   __host__ __device__ int bytes() const { return fixed + region; }
@@ -67,20 +67,23 @@ __host__ __device__ inline int attention_stage_cap(size_t vec_bytes) {
   return (kAttnStep * int(vec_bytes) + 15 + 8 + 15) / 16 * 16;
 }
 // Turbo K and V of the compressed segment are always staged: `stages` buffers per warp when given
-// (AttentionArgs::stages), else 3 when that stays under 48 KiB, else 2 (above 48 KiB the launch raises
-// the kernel's limit). mma: AttentionArgs::mma (the pair table only where the tensor-core path runs).
+// (AttentionArgs::stages), else 3 when that stays under 48 KiB (4-warp blocks; wide blocks: under their
+// share of the SM's shared memory), else 2 (above 48 KiB the launch raises the kernel's limit). mma:
+// AttentionArgs::mma (the pair table only where the tensor-core path runs).
 __host__ __device__ inline AttnSmem attention_smem(KvType tk, size_t k_bytes, KvType tv, size_t v_bytes, int d, int gm,
-                                                   int stages = 0, bool mma = false, int lut_copies = 16) {
+                                                   int stages = 0, bool mma = false, int lut_copies = 16,
+                                                   int warps = kAttnWarps) {
   AttnSmem p;
   p.lut = mma && attention_uses_mma(tk, tv, d) ? mma_lut_bytes(lut_copies) : 0;
-  p.bars = p.lut > 0 ? kAttnWarps * kAttnMaxStages * 8 : 0;
-  p.fixed = 4 * (64 + 128 + gm * d + kAttnWarps * kAttnStep * gm) + p.lut + p.bars;
-  const int merge = 4 * kAttnWarps * gm * d;
+  p.bars = p.lut > 0 ? warps * kAttnMaxStages * 8 : 0;
+  p.fixed = 4 * (64 + 128 + gm * d + warps * kAttnStep * gm) + p.lut + p.bars;
+  const int merge = 4 * warps * gm * d;
   p.kcap = kv_is_turbo(tk) ? attention_stage_cap(k_bytes) : 0;
   p.vcap = kv_is_turbo(tv) ? attention_stage_cap(v_bytes) : 0;
+  const int budget = warps > kAttnWarps ? kAttnSmemPerSm : 48 * 1024;
   if (p.kcap + p.vcap > 0)
-    p.stages = stages >= 2 ? stages : p.fixed + kAttnWarps * 3 * (p.kcap + p.vcap) <= 48 * 1024 ? 3 : 2;
-  const int staging = kAttnWarps * p.stages * (p.kcap + p.vcap);
+    p.stages = stages >= 2 ? stages : p.fixed + warps * 3 * (p.kcap + p.vcap) <= budget ? 3 : 2;
+  const int staging = warps * p.stages * (p.kcap + p.vcap);
   const int token = 4 * 2 * 3 * d;  // the fused token write's scratch: two warps, 3·d floats each
   p.region = staging > merge ? staging : merge;
   p.region = p.region > token ? p.region : token;
@@ -222,12 +225,12 @@ __device__ __forceinline__ void load_centroids(const KvTables& t, float* dst) {
   }
 }
 
-// What a warp's staging rings share: its 32-key steps of [begin, end) (steps warp, warp + 4, ...), n_my of
-// them, and per warp S buffers of K (kw, kcap bytes each) and of V (vw), slot the one readied last.
+// What a warp's staging rings share: its 32-key steps of [begin, end) (steps warp, warp + n_warps, ...),
+// n_my of them, and per warp S buffers of K (kw, kcap bytes each) and of V (vw), slot the one readied last.
 struct StepRingBase {
   const AttnSeg &ks, &vs;
   const AttnStage& st;
-  int begin, end, warp, lane, n_my, S;
+  int begin, end, warp, lane, n_warps, n_my, S;
   int slot = -1;  // buffer of the step arrive() readied last
   uint8_t *kw, *vw;
   __device__ StepRingBase(const AttnSeg& k, const AttnSeg& v, const AttnStage& stage, int b, int e, int stages,
@@ -235,13 +238,14 @@ struct StepRingBase {
       : ks(k), vs(v), st(stage), begin(b), end(e) {
     lane = int(threadIdx.x) % 32;
     warp = int(threadIdx.x) / 32;
+    n_warps = int(blockDim.x) / 32;
     const int n_steps = (end - begin + kAttnStep - 1) / kAttnStep;
-    n_my = warp < n_steps ? (n_steps - warp + kAttnWarps - 1) / kAttnWarps : 0;
+    n_my = warp < n_steps ? (n_steps - warp + n_warps - 1) / n_warps : 0;
     S = stages;
     kw = k_staged ? st.k + size_t(warp) * S * st.kcap : nullptr;
     vw = v_staged ? st.v + size_t(warp) * S * st.vcap : nullptr;
   }
-  __device__ int t0(int j) const { return begin + kAttnStep * (warp + kAttnWarps * j); }
+  __device__ int t0(int j) const { return begin + kAttnStep * (warp + n_warps * j); }
   __device__ int n_t(int j) const { return min(kAttnStep, end - t0(j)); }
   // kbuf, vbuf: the current step's 16-byte aligned staging buffers; koff, voff(j): the byte offset of step
   // j's first vector in them.
@@ -694,10 +698,15 @@ __device__ __forceinline__ void attend_warp_mma(BulkStepRing& ring, const MmaLut
     for (int o = 4; o < 32; o <<= 1) w.l[h] += __shfl_xor_sync(0xffffffffu, w.l[h], o);
 }
 
-// LPK lanes per key, NCH chunks of 8 elements per lane (d ≤ 8·LPK·NCH), GM query heads per block;
-// GM = 4, NCH = 1 is held to 128 registers (4 blocks = 16 warps per SM), the others to 255.
-template <KvType KT, KvType VT, int LPK, int NCH, int GM>
-__global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) attention_kernel(AttentionArgs a) {
+// LPK lanes per key, NCH chunks of 8 elements per lane (d ≤ 8·LPK·NCH), GM query heads per block, NW
+// warps per block (4, or kAttnWideWarps for wide tensor-core launches). GM = 4, NCH = 1 is held to 128
+// registers (16 warps per SM: 4 blocks, or 1 wide block), the others to 255.
+template <int NW, int GM, int NCH>
+constexpr int attention_min_blocks() {
+  return NW > kAttnWarps ? 1 : GM == 4 && NCH == 1 ? 4 : 2;
+}
+template <KvType KT, KvType VT, int LPK, int NCH, int GM, int NW>
+__global__ void __launch_bounds__(32 * NW, (attention_min_blocks<NW, GM, NCH>())) attention_kernel(AttentionArgs a) {
   if (a.launch_dependents) pdl_launch_dependents();
   extern __shared__ __align__(16) uint8_t smem[];
   const int d = a.kv.head_dim, d8 = d / 8, n_kv = a.kv.n_head_kv;
@@ -710,13 +719,13 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
   const int g0 = gchunk * GM, G = min(GM, g_total - g0);
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
 
-  const AttnSmem plan = attention_smem(KT, a.kv.k_bytes, VT, a.kv.v_bytes, d, GM, a.stages, a.mma, a.lut_copies);
+  const AttnSmem plan = attention_smem(KT, a.kv.k_bytes, VT, a.kv.v_bytes, d, GM, a.stages, a.mma, a.lut_copies, NW);
   float* const ck = reinterpret_cast<float*>(smem);    // [32]
   float* const cv = ck + 32;                            // [32]
   float* const m_w = cv + 32;                           // [warps][GM]
-  float* const l_w = m_w + kAttnWarps * GM;             // [warps][GM]
-  float* const wt_w = l_w + kAttnWarps * GM;            // [warps][GM] merge weights
-  float* const m_tot = wt_w + kAttnWarps * GM;          // [GM]
+  float* const l_w = m_w + NW * GM;                     // [warps][GM]
+  float* const wt_w = l_w + NW * GM;                    // [warps][GM] merge weights
+  float* const m_tot = wt_w + NW * GM;                  // [GM]
   float* const l_tot = m_tot + GM;                      // [GM]
   uint32_t* const lut = reinterpret_cast<uint32_t*>(ck + 64 + 128);  // [256 · lut_copies] (plan.lut bytes)
   uint64_t* const bars = reinterpret_cast<uint64_t*>(lut + plan.lut / 4);  // [warps][kAttnMaxStages] (plan.bars)
@@ -752,17 +761,17 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
   // first, all in flight together: the query heads and, in a block that stores the token (below), its K
   // (warp 0) or V (warp 1) head.
   const bool writes_token = a.token.on && begin < end && end == n_keys && warp < 2;
-  // Query head g is readied by warp g % 4; with fewer heads than warps, by warps 2, 3 (0 and 1 store
-  // the token).
-  const int q_warp = GM < kAttnWarps ? (warp + 2) % kAttnWarps : warp;
+  // Query head g is readied by warp g % NW; with fewer heads than warps, by warps 2, 3, ... (0 and 1
+  // store the token).
+  const int q_warp = GM < NW ? (warp + NW - 2) % NW : warp;
   float* const token_x = reinterpret_cast<float*>(region) + size_t(warp) * 3 * d;
   {
     constexpr int kPer = LPK * NCH / 4 > 0 ? LPK * NCH / 4 : 1;  // d ≤ 8·LPK·NCH = 32·kPer
-    constexpr int kHeads = (GM + kAttnWarps - 1) / kAttnWarps;
+    constexpr int kHeads = (GM + NW - 1) / NW;
     float qv[kHeads][kPer], tv[kPer];
 #pragma unroll
     for (int k = 0; k < kHeads; ++k) {
-      const int g = q_warp + kAttnWarps * k;
+      const int g = q_warp + NW * k;
 #pragma unroll
       for (int j = 0; j < kPer; ++j) {
         const int i = lane + 32 * j;
@@ -776,7 +785,7 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
     }
 #pragma unroll
     for (int k = 0; k < kHeads; ++k) {
-      const int g = q_warp + kAttnWarps * k;
+      const int g = q_warp + NW * k;
 #pragma unroll
       for (int j = 0; j < kPer; ++j)
         if (g < GM && lane + 32 * j < d) q_sh[g * d + lane + 32 * j] = qv[k][j];
@@ -788,7 +797,7 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
     }
     __syncwarp();
   }
-  for (int g = q_warp; g < G; g += kAttnWarps) {
+  for (int g = q_warp; g < G; g += NW) {
     float* qg = q_sh + g * d;
     if (a.token.on && a.token.rope_q) rope_shared(qg, pos, a.token.rope, lane);
     for (int i = lane; i < d; i += 32) qg[i] *= scale;
@@ -811,7 +820,7 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
   float* const wsh_w = wsh + warp * kAttnStep * GM;
   const AttnSeg ks_main{a.layer.k + size_t(h) * a.kv.n_ctx * a.kv.k_bytes, a.kv.k_bytes, 0};
   const AttnSeg vs_main{a.layer.v + size_t(h) * a.kv.n_ctx * a.kv.v_bytes, a.kv.v_bytes, 0};
-  const AttnStage st_main{region, region + size_t(kAttnWarps) * plan.stages * plan.kcap, plan.kcap, plan.vcap,
+  const AttnStage st_main{region, region + size_t(NW) * plan.stages * plan.kcap, plan.kcap, plan.vcap,
                           plan.stages, a.evict_kv ? l2_evict_first_policy() : 0};
   auto cuda_core_path = [&]() {
     float q[NCH][GM][8];
@@ -904,10 +913,10 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
   __syncthreads();
   if (tid < G) {
     float m = -INFINITY;
-    for (int k = 0; k < kAttnWarps; ++k)
+    for (int k = 0; k < NW; ++k)
       if (l_w[k * GM + tid] > 0.0f) m = fmaxf(m, m_w[k * GM + tid]);
     float l = 0.0f;
-    for (int k = 0; k < kAttnWarps; ++k) {
+    for (int k = 0; k < NW; ++k) {
       const float lk = l_w[k * GM + tid];
       const float wk = lk > 0.0f ? expf(m_w[k * GM + tid] - m) : 0.0f;
       wt_w[k * GM + tid] = wk;
@@ -921,24 +930,24 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
     const int g = i / d, e = i % d;
     float x = 0.0f;
 #pragma unroll
-    for (int k = 0; k < kAttnWarps; ++k) x += wt_w[k * GM + g] * merge[(k * GM + g) * d + e];
+    for (int k = 0; k < NW; ++k) x += wt_w[k * GM + g] * merge[(k * GM + g) * d + e];
     return x;
   };
   if (n_parts == 1) {  // this block saw every key: final output
     float* out = a.out + head0 * d;
     if (!in_window && a.kv.rotate_v) {
-      for (int i = tid; i < G * d; i += kAttnThreads) q_sh[i] = merged(i);
+      for (int i = tid; i < G * d; i += 32 * NW) q_sh[i] = merged(i);
       __syncthreads();
-      for (int g = warp; g < G; g += kAttnWarps) rotate_shared(q_sh + g * d, d, a.tables.signs, true, lane, 32, WarpSync{});
+      for (int g = warp; g < G; g += NW) rotate_shared(q_sh + g * d, d, a.tables.signs, true, lane, 32, WarpSync{});
       __syncthreads();
-      for (int i = tid; i < G * d; i += kAttnThreads) out[i] = q_sh[i] / l_tot[i / d];
+      for (int i = tid; i < G * d; i += 32 * NW) out[i] = q_sh[i] / l_tot[i / d];
     } else {
-      for (int i = tid; i < G * d; i += kAttnThreads) out[i] = merged(i) / l_tot[i / d];
+      for (int i = tid; i < G * d; i += 32 * NW) out[i] = merged(i) / l_tot[i / d];
     }
   } else {
     const size_t part_stride = size_t(n_parts) * (d + 2);
     float* part = a.partial + (head0 * n_parts + blockIdx.y) * (d + 2);  // + g * part_stride
-    for (int i = tid; i < G * d; i += kAttnThreads) part[(i / d) * part_stride + 2 + i % d] = merged(i);
+    for (int i = tid; i < G * d; i += 32 * NW) part[(i / d) * part_stride + 2 + i % d] = merged(i);
     if (tid < G) {
       part[tid * part_stride] = m_tot[tid];
       part[tid * part_stride + 1] = l_tot[tid];
@@ -946,17 +955,17 @@ __global__ void __launch_bounds__(kAttnThreads, GM == 4 && NCH == 1 ? 4 : 2) att
   }
 }
 
-template <KvType KT, KvType VT, int LPK, int NCH, int GM>
+template <KvType KT, KvType VT, int LPK, int NCH, int GM, int NW = kAttnWarps>
 void launch_attention_cfg(const AttentionArgs& a, dim3 grid, size_t smem, cudaStream_t stream) {
-  if (smem > 48 * 1024) {  // large head_dim with turbo staging: raise the limit once per size
+  if (smem > 48 * 1024) {  // large head_dim with turbo staging, wide blocks: raise the limit once per size
     static size_t raised = 0;
     if (smem > raised) {
-      KVANT_CUDA_CHECK(cudaFuncSetAttribute(attention_kernel<KT, VT, LPK, NCH, GM>,
+      KVANT_CUDA_CHECK(cudaFuncSetAttribute(attention_kernel<KT, VT, LPK, NCH, GM, NW>,
                                             cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
       raised = smem;
     }
   }
-  launch_kernel(attention_kernel<KT, VT, LPK, NCH, GM>, grid, kAttnThreads, smem, stream, a);
+  launch_kernel(attention_kernel<KT, VT, LPK, NCH, GM, NW>, grid, 32 * NW, smem, stream, a);
 }
 
 template <KvType KT, KvType VT>
@@ -971,6 +980,13 @@ void launch_attention_kv(const AttentionArgs& a, dim3 grid, size_t smem, cudaStr
     }
   }
   const bool wide = attention_group_chunk(d, a.n_head / a.kv.n_head_kv) == 8;
+  if constexpr (attention_mma_types(KT, VT)) {
+    if (a.warps == kAttnWideWarps && attention_wide_ok(a)) {
+      if (d == 128) launch_attention_cfg<KT, VT, 16, 1, 4, kAttnWideWarps>(a, grid, smem, stream);
+      else launch_attention_cfg<KT, VT, 8, 1, 4, kAttnWideWarps>(a, grid, smem, stream);
+      return;
+    }
+  }
   if (d > 256) {
     launch_attention_cfg<KT, VT, 32, 2, 4>(a, grid, smem, stream);
   } else if (d > 128) {

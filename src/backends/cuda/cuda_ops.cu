@@ -108,6 +108,8 @@ CudaOps::CudaOps() {
     attention_lut_copies_ = std::atoi(s) == 32 ? 32 : 16;
   if (const char* s = std::getenv("KVANT_CUDA_ATTN_STAGES"); s != nullptr && *s != 0)
     attention_stages_ = std::clamp(std::atoi(s), 2, 8);
+  if (const char* s = std::getenv("KVANT_CUDA_ATTN_WARPS"); s != nullptr && *s != 0)
+    attention_warps_ = std::atoi(s) == 4 ? 4 : kAttnWideWarps;
   if (const char* s = std::getenv("KVANT_CUDA_ATTN_SPLITS"); s != nullptr && *s != 0)
     attention_splits_ = std::clamp(std::atoi(s), 0, 256);  // 0: the rule in attention_splits
   if (const char* s = std::getenv("KVANT_CUDA_MATVEC_PAIR"); s != nullptr && *s != 0) pair_matvec_ = std::atoi(s) != 0;
@@ -618,7 +620,7 @@ void CudaOps::prepare(const std::vector<Op>& ops, bool graph_mode) {
   }
 }
 
-int CudaOps::attention_splits(const Op& op, bool graph_mode, int* splits_window) const {
+int CudaOps::attention_splits(const Op& op, bool graph_mode, int* splits_window, int* warps) const {
   const KvCacheConfig& c = op.cache->config();
   // Keys a row can see. In a graph: the context capacity, so the launch shape captured once stays
   // valid for every replay (the kernels read the position from the device; the split count only
@@ -629,18 +631,27 @@ int CudaOps::attention_splits(const Op& op, bool graph_mode, int* splits_window)
     for (int r = 0; r < op.n_rows; ++r) max_keys = std::max(max_keys, op.ids[r] + 1);
   }
   // A window-only cache is attended as an f16 cache stored in its ring (emit_attention).
-  const int window = window_only_kv(op.cache->window(), c.n_ctx) ? 0 : int(op.cache->window());
+  const bool window_only = window_only_kv(op.cache->window(), c.n_ctx);
+  const int window = window_only ? 0 : int(op.cache->window());
   *splits_window = window > 0 ? 1 : 0;
+  if (warps) *warps = 4;
   // Every key is still in the f16 window: no compressed split at all, so one block per head sees the
   // whole context and writes the output itself (no combine launch).
   if (window > 0 && max_keys <= window) return 0;
   const int group = op.n_heads / int(c.n_head_kv);
   const int heads_per_block = group <= 4 || c.head_dim > 128 ? 4 : 8;  // attention_group_chunk()
   const int base_blocks = op.n_rows * int(c.n_head_kv) * ((group + heads_per_block - 1) / heads_per_block);
+  const int by_keys = std::max(1, ceil_div(max_keys - window, 256));
+  // A decode step on tensor cores over a long context: wide blocks (attention_wide_ok), one per SM, as
+  // many as fit in one wave.
+  const bool wide = attention_warps_ == kAttnWideWarps && mma_attention_ && op.n_rows == 1 && !window_only &&
+                    attention_uses_mma(c.type_k, c.type_v, int(c.head_dim)) && heads_per_block == 4 &&
+                    max_keys - window >= kAttnWideMinKeys;
+  if (wide && warps) *warps = kAttnWideWarps;
+  if (attention_splits_ > 0) return attention_splits_;
+  if (wide) return std::clamp(std::min(device_sm_count() / base_blocks, by_keys), 1, 64);
   // About 4 blocks (16 warps) per SM, each split at least 256 keys (64 per warp).
   const int want = std::max(1, ceil_div(4 * device_sm_count(), base_blocks));
-  const int by_keys = std::max(1, ceil_div(max_keys - window, 256));
-  if (attention_splits_ > 0) return attention_splits_;
   return std::clamp(std::min(want, by_keys), 1, 64);
 }
 

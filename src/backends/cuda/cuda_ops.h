@@ -32,6 +32,7 @@ class CudaOps final : public Ops {
   void end_forward() override;
   int kernels_per_token() const override { return graph_nodes_; }
   bool matvec_pairs() const { return pair_matvec_; }  // whether mixed-type Q/K/V take one pair launch
+  int attention_wide_launches() const { return wide_attention_launches_; }  // attentions emitted as wide blocks
   bool keeps_kv_on_device() const override { return true; }
   Status download_kv(KvCache& cache, KvCache& host) override;
   Status upload_kv(KvCache& cache, const KvCache& host) override;
@@ -108,7 +109,9 @@ class CudaOps final : public Ops {
   };
   static KvLayerBytes kv_layer_bytes(const KvCache& cache);
   Status check_kv_copy(const KvCache& cache, const KvCache& host) const;  // same layout, host storage
-  int attention_splits(const Op& op, bool graph_mode, int* splits_window) const;
+  // Sequence splits of an attention's compressed segment (returned) and of its window; warps: the
+  // launch's warps per block (AttentionArgs::warps).
+  int attention_splits(const Op& op, bool graph_mode, int* splits_window, int* warps = nullptr) const;
   void bump_epoch() { ++epoch_; }
 
   cudaStream_t stream_ = nullptr;
@@ -131,8 +134,10 @@ class CudaOps final : public Ops {
   bool early_matvec_ = true;
   bool per_head_attention_ = true;  // AttentionArgs::per_head_blocks; KVANT_CUDA_ATTN_PER_HEAD=0 (A/B)
   bool mma_attention_ = true;       // AttentionArgs::mma; KVANT_CUDA_ATTN_MMA=0 (A/B)
-  int attention_lut_copies_ = 16;   // AttentionArgs::lut_copies; KVANT_CUDA_ATTN_LUT=16|32
+  int attention_lut_copies_ = 0;    // AttentionArgs::lut_copies, 0: 32 in wide blocks, else 16; KVANT_CUDA_ATTN_LUT
   int attention_stages_ = 0;        // AttentionArgs::stages; KVANT_CUDA_ATTN_STAGES=N (2..8, A/B)
+  int attention_warps_ = kAttnWideWarps;  // wide blocks where they apply; KVANT_CUDA_ATTN_WARPS=4 (A/B)
+  int wide_attention_launches_ = 0;
   int attention_splits_ = 0;        // sequence splits of a compressed segment; KVANT_CUDA_ATTN_SPLITS=N (1..256, A/B; 0: rule)
   // Q/K/V of two weight types (Q4_K/Q5_K with Q6_K) as one pair launch (launch_matvec_pair);
   // KVANT_CUDA_MATVEC_PAIR=0 gives two launches (A/B).

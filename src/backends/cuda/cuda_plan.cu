@@ -354,13 +354,14 @@ void CudaOps::emit_attention(const Op& op, bool graph_mode, const RopeKvArgs* to
   a.kv = dk.cfg;
   a.layer = dk.layers[size_t(op.layer)];
   a.tables = tables_;
-  a.splits_main = attention_splits(op, graph_mode, &a.splits_window);
+  a.splits_main = attention_splits(op, graph_mode, &a.splits_window, &a.warps);
   a.partial = partial_.as<float>();
   a.evict_kv = evict_kv_ && op.n_rows == 1;
   a.launch_dependents = early_dependents_;
   a.per_head_blocks = per_head_attention_;
   a.mma = mma_attention_;
-  a.lut_copies = attention_lut_copies_;
+  // Wide blocks hold one pair table for 16 warps: 32 replicas (conflict-free lookups); 4-warp blocks 16.
+  a.lut_copies = attention_lut_copies_ > 0 ? attention_lut_copies_ : a.warps == kAttnWideWarps ? 32 : 16;
   a.stages = attention_stages_;
   if (window_only_kv(dk.cfg)) {
     // Every position the cache can hold stays in its f16 window ring, slot = position (ring_slots ==
@@ -382,6 +383,7 @@ void CudaOps::emit_attention(const Op& op, bool graph_mode, const RopeKvArgs* to
     a.token.v = token->v;
     a.token.stage = token->stage;
   }
+  wide_attention_launches_ += a.warps == kAttnWideWarps;
   const int busy = launch_attention(a, stream_);
   busy_after_attention_ = op.n_rows == 1 ? busy : 0;
 }

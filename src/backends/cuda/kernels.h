@@ -166,6 +166,19 @@ struct FusedTokenWrite {
   float* stage = nullptr;    // RopeKvArgs::stage
 };
 
+// The launches whose compressed segment runs on tensor cores (attend_warp_mma; AttentionArgs::mma on):
+// turbo_kv_4b K and V at head_dim 64 or 128. Their blocks hold a pair table of the 4-bit codebook.
+__host__ __device__ constexpr bool attention_mma_types(KvType tk, KvType tv) {
+  return tk == KvType::TURBO_4B && tv == KvType::TURBO_4B;
+}
+__host__ __device__ constexpr bool attention_uses_mma(KvType tk, KvType tv, int d) {
+  return attention_mma_types(tk, tv) && (d == 64 || d == 128);
+}
+// Wide blocks (AttentionArgs::warps): 16 warps, one block per SM, for a decode launch on tensor cores over
+// at least kAttnWideMinKeys compressed keys, so that one 32-replica pair table (conflict-free lookups)
+// serves 16 warps where 4-warp blocks each hold a 16-replica one.
+constexpr int kAttnWideWarps = 16, kAttnWideMinKeys = 8192;
+
 struct AttentionArgs {
   const float* q = nullptr;  // [n_rows][n_head*d] (not yet roped when token.on && token.rope_q)
   float* out = nullptr;      // [n_rows][n_head*d]
@@ -191,6 +204,9 @@ struct AttentionArgs {
   bool mma = false;
   int lut_copies = 16;  // replicas of its pair table, 16 or 32 (mma_lut_bytes); KVANT_CUDA_ATTN_LUT
   int stages = 0;  // staging buffers per warp (turbo halves); 0: attention_smem's rule. KVANT_CUDA_ATTN_STAGES
+  // Warps per block: 4, or 16 (kAttnWideWarps, one block per SM) for a tensor-core launch over a long
+  // context (attention_wide_ok; CudaOps::attention_shape decides; KVANT_CUDA_ATTN_WARPS=4 keeps 4, A/B).
+  int warps = 4;
 };
 // Floats of AttentionArgs::partial the launch needs.
 size_t attention_partial_floats(int n_rows, int n_head, int head_dim, int splits);
