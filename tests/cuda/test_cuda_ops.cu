@@ -390,15 +390,16 @@ void test_attention_long(cuda::CudaOps& ops, CpuOps& cpu) {
   std::printf("attention long contexts: %d checks (5000 keys at d=64 with G=6, 1000 keys at d=256/512)\n", checked);
 }
 
-// Wide blocks (16 warps, one 32-replica pair table; kAttnWideWarps): turbo_kv_4b K and V at d = 64 and
-// 128 with a group of 4 over more than kAttnWideMinKeys keys, with and without a window, eager and as a
-// graph replayed at 1500 keys (most splits then see no key). The launches must take the wide blocks.
+// Wide blocks (16 warps, one 32-replica pair table; CudaOps::attention_wide): turbo_kv_4b K and V at d = 64
+// and 128 with a group of 4, with and without a window, past kAttnWideMinKeys keys: eager, as a graph, the
+// graph replayed at a second wide position, then a graph at 1500 keys, which must be captured again with
+// 4-warp blocks. Every output against the CPU; the wide launches are counted.
 void test_attention_wide(cuda::CudaOps& ops, CpuOps& cpu) {
-  int checked = 0;
-  const int wide_before = ops.attention_wide_launches();
+  int checked = 0, wrong_shape = 0;
+  const int n_keys = cuda::kAttnWideMinKeys + 900;
   for (int d : {64, 128}) {
     for (uint32_t window : {0u, 128u}) {
-      const int n_keys = cuda::kAttnWideMinKeys + 900, G = 4, n_head = 2 * G;
+      const int G = 4, n_head = 2 * G;
       const KvCacheConfig c = test_cache_config(1, d, uint32_t(n_keys + 8), KvType::TURBO_4B, KvType::TURBO_4B, window);
       auto cache = KvCache::create(c);
       CHECK(bool(cache), "cache create d=%d", d);
@@ -406,27 +407,32 @@ void test_attention_wide(cuda::CudaOps& ops, CpuOps& cpu) {
       fill_cache_cpu(cpu, *cache, 0, n_keys, 171 + d);
       const std::vector<float> q = test::random_normal(size_t(n_head) * d, 177);
       Dev dq(q), dout(q.size());
-      for (int mode = 0; mode < 3; ++mode) {  // eager at the end; graph at the end; graph replayed at 1500
-        int32_t pos = mode == 2 ? 1500 : n_keys - 1;
+      // Mode: eager at the end; graph at the end; the same graph replayed; a graph at 1500 keys.
+      const int32_t positions[4] = {n_keys - 1, n_keys - 1, int32_t(window) + cuda::kAttnWideMinKeys + 100, 1500};
+      const int wide_emits[4] = {1, 1, 0, 0};  // a replay emits nothing; 1500 keys: 4-warp blocks
+      for (int mode = 0; mode < 4; ++mode) {
+        int32_t pos = positions[mode];
         std::vector<float> ref(q.size());
         cpu.attention(*cache, 0, q.data(), 1, n_head, &pos, ref.data());
         dout.poison();
+        const int before = ops.attention_wide_launches();
         if (mode == 0) {
           ops.attention(*cache, 0, dq.p, 1, n_head, &pos, dout.p);
         } else {
           as_forward(ops, 1, &pos, [&] { ops.attention(*cache, 0, dq.p, 1, n_head, &pos, dout.p); });
         }
         const double err = rel_error(dout.get(), ref);
-        CHECK(err < 2e-3, "wide attention d=%d window %u keys %d (%s) rel err %.3g", d, window, pos + 1,
-              mode == 0 ? "eager" : "graph", err);
+        CHECK(err < 2e-3, "wide attention d=%d window %u keys %d (mode %d) rel err %.3g", d, window, pos + 1, mode, err);
+        const int emitted = ops.attention_wide_launches() - before;
+        CHECK(emitted == wide_emits[mode], "wide attention d=%d window %u keys %d (mode %d): %d wide launches emitted, "
+              "expected %d", d, window, pos + 1, mode, emitted, wide_emits[mode]);
+        wrong_shape += emitted != wide_emits[mode];
         ++checked;
       }
     }
   }
-  const int wide = ops.attention_wide_launches() - wide_before;
-  CHECK(wide >= 8, "wide attention: %d of the launches took wide blocks (expected at least 8)", wide);
-  std::printf("attention wide blocks: %d checks (%d keys, d=64/128, G=4), %d wide launches\n", checked,
-              cuda::kAttnWideMinKeys + 900, wide);
+  std::printf("attention wide blocks: %d checks (%d keys, d=64/128, G=4), %d with the wrong block shape\n", checked,
+              n_keys, wrong_shape);
 }
 
 // Decode's fused token write (rope q, rope k, kv_write and attention as one attention launch) against the

@@ -25,7 +25,7 @@ namespace kvant::cuda {
 
 constexpr int kAttnThreads = 128, kAttnWarps = kAttnThreads / 32, kAttnStep = 32, kAttnMinChunk = 64;
 constexpr int kAttnMaxStages = 8;  // staging buffers per warp at most (AttentionArgs::stages)
-constexpr int kAttnSmemPerSm = 227 * 1024;  // sm_90's shared memory a block may opt into
+constexpr int kAttnSmemPerSm = 228 * 1024;  // sm_90's shared memory per SM
 
 // Query heads per block: 8 only for groups of more than 4 with head_dim ≤ 128 (register budget).
 __host__ __device__ inline int attention_group_chunk(int d, int group) { return group <= 4 || d > 128 ? 4 : 8; }
@@ -80,9 +80,13 @@ __host__ __device__ inline AttnSmem attention_smem(KvType tk, size_t k_bytes, Kv
   const int merge = 4 * warps * gm * d;
   p.kcap = kv_is_turbo(tk) ? attention_stage_cap(k_bytes) : 0;
   p.vcap = kv_is_turbo(tv) ? attention_stage_cap(v_bytes) : 0;
-  const int budget = warps > kAttnWarps ? kAttnSmemPerSm : 48 * 1024;
-  if (p.kcap + p.vcap > 0)
+  // Wide blocks: the SM's shared memory less the KiB the system keeps per block.
+  const int budget = warps > kAttnWarps ? kAttnSmemPerSm - 1024 : 48 * 1024;
+  if (p.kcap + p.vcap > 0) {
     p.stages = stages >= 2 ? stages : p.fixed + warps * 3 * (p.kcap + p.vcap) <= budget ? 3 : 2;
+    // A wide block's requested stages, as many as fit (at least 2).
+    while (warps > kAttnWarps && p.stages > 2 && p.fixed + warps * p.stages * (p.kcap + p.vcap) > budget) --p.stages;
+  }
   const int staging = warps * p.stages * (p.kcap + p.vcap);
   const int token = 4 * 2 * 3 * d;  // the fused token write's scratch: two warps, 3·d floats each
   p.region = staging > merge ? staging : merge;

@@ -110,6 +110,8 @@ CudaOps::CudaOps() {
     attention_stages_ = std::clamp(std::atoi(s), 2, 8);
   if (const char* s = std::getenv("KVANT_CUDA_ATTN_WARPS"); s != nullptr && *s != 0)
     attention_warps_ = std::atoi(s) == 4 ? 4 : kAttnWideWarps;
+  if (const char* s = std::getenv("KVANT_CUDA_ATTN_WIDE_KEYS"); s != nullptr && *s != 0)
+    attention_wide_keys_ = std::max(1, std::atoi(s));
   if (const char* s = std::getenv("KVANT_CUDA_ATTN_SPLITS"); s != nullptr && *s != 0)
     attention_splits_ = std::clamp(std::atoi(s), 0, 256);  // 0: the rule in attention_splits
   if (const char* s = std::getenv("KVANT_CUDA_MATVEC_PAIR"); s != nullptr && *s != 0) pair_matvec_ = std::atoi(s) != 0;
@@ -502,6 +504,7 @@ uint64_t CudaOps::signature(const std::vector<Op>& ops) const {
       mix(f);
       mix(reinterpret_cast<uintptr_t>(op.rope.freq_factors));
     }
+    if (op.kind == OpKind::Attention) mix(uint64_t(attention_wide(op)));
   }
   return h;
 }
@@ -620,6 +623,20 @@ void CudaOps::prepare(const std::vector<Op>& ops, bool graph_mode) {
   }
 }
 
+// A decode step on tensor cores (turbo_kv_4b K and V, d = 64 or 128, groups of at most 4) whose row sees
+// at least attention_wide_keys_ compressed keys now runs wide blocks (attention_wide_ok). The decision
+// follows the position also in a graph: it is part of the graph's signature, so the decode that crosses
+// the threshold captures once more. Below it (H200: 32K keys on llama-3.2-1b and -3.1-8b shapes) 4-warp
+// blocks are faster: a wide block needs a whole SM free before it can start.
+bool CudaOps::attention_wide(const Op& op) const {
+  const KvCacheConfig& c = op.cache->config();
+  if (attention_warps_ != kAttnWideWarps || !mma_attention_ || op.n_rows != 1 || op.ids == nullptr ||
+      window_only_kv(op.cache->window(), c.n_ctx) || !attention_uses_mma(c.type_k, c.type_v, int(c.head_dim)) ||
+      op.n_heads > 4 * int(c.n_head_kv))  // 4-head blocks (attention_group_chunk)
+    return false;
+  return int64_t(op.ids[0]) + 1 - int64_t(op.cache->window()) >= attention_wide_keys_;
+}
+
 int CudaOps::attention_splits(const Op& op, bool graph_mode, int* splits_window, int* warps) const {
   const KvCacheConfig& c = op.cache->config();
   // Keys a row can see. In a graph: the context capacity, so the launch shape captured once stays
@@ -642,11 +659,8 @@ int CudaOps::attention_splits(const Op& op, bool graph_mode, int* splits_window,
   const int heads_per_block = group <= 4 || c.head_dim > 128 ? 4 : 8;  // attention_group_chunk()
   const int base_blocks = op.n_rows * int(c.n_head_kv) * ((group + heads_per_block - 1) / heads_per_block);
   const int by_keys = std::max(1, ceil_div(max_keys - window, 256));
-  // A decode step on tensor cores over a long context: wide blocks (attention_wide_ok), one per SM, as
-  // many as fit in one wave.
-  const bool wide = attention_warps_ == kAttnWideWarps && mma_attention_ && op.n_rows == 1 && !window_only &&
-                    attention_uses_mma(c.type_k, c.type_v, int(c.head_dim)) && heads_per_block == 4 &&
-                    max_keys - window >= kAttnWideMinKeys;
+  // Wide blocks: one per SM, as many as fit in one wave.
+  const bool wide = attention_wide(op);
   if (wide && warps) *warps = kAttnWideWarps;
   if (attention_splits_ > 0) return attention_splits_;
   if (wide) return std::clamp(std::min(device_sm_count() / base_blocks, by_keys), 1, 64);

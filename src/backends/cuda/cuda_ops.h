@@ -112,6 +112,7 @@ class CudaOps final : public Ops {
   // Sequence splits of an attention's compressed segment (returned) and of its window; warps: the
   // launch's warps per block (AttentionArgs::warps).
   int attention_splits(const Op& op, bool graph_mode, int* splits_window, int* warps = nullptr) const;
+  bool attention_wide(const Op& op) const;  // whether an attention runs wide blocks (AttentionArgs::warps)
   void bump_epoch() { ++epoch_; }
 
   cudaStream_t stream_ = nullptr;
@@ -137,6 +138,7 @@ class CudaOps final : public Ops {
   int attention_lut_copies_ = 0;    // AttentionArgs::lut_copies, 0: 32 in wide blocks, else 16; KVANT_CUDA_ATTN_LUT
   int attention_stages_ = 0;        // AttentionArgs::stages; KVANT_CUDA_ATTN_STAGES=N (2..8, A/B)
   int attention_warps_ = kAttnWideWarps;  // wide blocks where they apply; KVANT_CUDA_ATTN_WARPS=4 (A/B)
+  int attention_wide_keys_ = kAttnWideMinKeys;  // KVANT_CUDA_ATTN_WIDE_KEYS=N (A/B)
   int wide_attention_launches_ = 0;
   int attention_splits_ = 0;        // sequence splits of a compressed segment; KVANT_CUDA_ATTN_SPLITS=N (1..256, A/B; 0: rule)
   // Q/K/V of two weight types (Q4_K/Q5_K with Q6_K) as one pair launch (launch_matvec_pair);

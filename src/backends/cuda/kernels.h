@@ -174,10 +174,10 @@ __host__ __device__ constexpr bool attention_mma_types(KvType tk, KvType tv) {
 __host__ __device__ constexpr bool attention_uses_mma(KvType tk, KvType tv, int d) {
   return attention_mma_types(tk, tv) && (d == 64 || d == 128);
 }
-// Wide blocks (AttentionArgs::warps): 16 warps, one block per SM, for a decode launch on tensor cores over
-// at least kAttnWideMinKeys compressed keys, so that one 32-replica pair table (conflict-free lookups)
-// serves 16 warps where 4-warp blocks each hold a 16-replica one.
-constexpr int kAttnWideWarps = 16, kAttnWideMinKeys = 8192;
+// Wide blocks (AttentionArgs::warps): 16 warps, one block per SM, for a decode step on tensor cores that
+// sees at least kAttnWideMinKeys compressed keys, so that one 32-replica pair table (conflict-free
+// lookups) serves 16 warps where 4-warp blocks each hold a 16-replica one (CudaOps::attention_wide).
+constexpr int kAttnWideWarps = 16, kAttnWideMinKeys = 49152;
 
 struct AttentionArgs {
   const float* q = nullptr;  // [n_rows][n_head*d] (not yet roped when token.on && token.rope_q)
