@@ -348,6 +348,22 @@ void fill_cache_cpu(CpuOps& cpu, KvCache& cache, int layer, int n_keys, uint64_t
   }
 }
 
+// One decode attention of q (on the device in dq) at position pos of layer 0, eager or recorded as a
+// one-token forward (a captured graph), into dout (poisoned first); returns its relative error against
+// the CPU's attention.
+double decode_attention_error(cuda::CudaOps& ops, CpuOps& cpu, KvCache& cache, const std::vector<float>& q, Dev& dq,
+                              Dev& dout, int n_head, int32_t pos, bool graph) {
+  std::vector<float> ref(q.size());
+  cpu.attention(cache, 0, q.data(), 1, n_head, &pos, ref.data());
+  dout.poison();
+  if (graph) {
+    as_forward(ops, 1, &pos, [&] { ops.attention(cache, 0, dq.p, 1, n_head, &pos, dout.p); });
+  } else {
+    ops.attention(cache, 0, dq.p, 1, n_head, &pos, dout.p);
+  }
+  return rel_error(dout.get(), ref);
+}
+
 // Long contexts (many splits + combine) for every K/V pair at d = 64 with a group of 6 (8-head blocks),
 // eager and as a captured graph replayed at a second position; d = 256 and 512 for a few pairs. The cache
 // is written by the CPU codecs and uploaded as is on first device use, so this checks the attention
@@ -370,16 +386,8 @@ void test_attention_long(cuda::CudaOps& ops, CpuOps& cpu) {
         const std::vector<float> q = test::random_normal(size_t(n_head) * d, 77);
         Dev dq(q), dout(q.size());
         for (int mode = 0; mode < 3; ++mode) {  // eager at the end; graph at the end; graph replayed at 1500
-          int32_t pos = mode == 2 ? std::min(1500, n_keys - 1) : n_keys - 1;
-          std::vector<float> ref(q.size());
-          cpu.attention(*cache, 0, q.data(), 1, n_head, &pos, ref.data());
-          dout.poison();
-          if (mode == 0) {
-            ops.attention(*cache, 0, dq.p, 1, n_head, &pos, dout.p);
-          } else {
-            as_forward(ops, 1, &pos, [&] { ops.attention(*cache, 0, dq.p, 1, n_head, &pos, dout.p); });
-          }
-          const double err = rel_error(dout.get(), ref);
+          const int32_t pos = mode == 2 ? std::min(1500, n_keys - 1) : n_keys - 1;
+          const double err = decode_attention_error(ops, cpu, *cache, q, dq, dout, n_head, pos, mode > 0);
           CHECK(err < 2e-3, "long attention d=%d K %s V %s window %u keys %d (%s) rel err %.3g", d, kv_type_name(tk),
                 kv_type_name(tv), window, pos + 1, mode == 0 ? "eager" : "graph", err);
           ++checked;
@@ -411,17 +419,9 @@ void test_attention_wide(cuda::CudaOps& ops, CpuOps& cpu) {
       const int32_t positions[4] = {n_keys - 1, n_keys - 1, int32_t(window) + cuda::kAttnWideMinKeys + 100, 1500};
       const int wide_emits[4] = {1, 1, 0, 0};  // a replay emits nothing; 1500 keys: 4-warp blocks
       for (int mode = 0; mode < 4; ++mode) {
-        int32_t pos = positions[mode];
-        std::vector<float> ref(q.size());
-        cpu.attention(*cache, 0, q.data(), 1, n_head, &pos, ref.data());
-        dout.poison();
+        const int32_t pos = positions[mode];
         const int before = ops.attention_wide_launches();
-        if (mode == 0) {
-          ops.attention(*cache, 0, dq.p, 1, n_head, &pos, dout.p);
-        } else {
-          as_forward(ops, 1, &pos, [&] { ops.attention(*cache, 0, dq.p, 1, n_head, &pos, dout.p); });
-        }
-        const double err = rel_error(dout.get(), ref);
+        const double err = decode_attention_error(ops, cpu, *cache, q, dq, dout, n_head, pos, mode > 0);
         CHECK(err < 2e-3, "wide attention d=%d window %u keys %d (mode %d) rel err %.3g", d, window, pos + 1, mode, err);
         const int emitted = ops.attention_wide_launches() - before;
         CHECK(emitted == wide_emits[mode], "wide attention d=%d window %u keys %d (mode %d): %d wide launches emitted, "

@@ -1,7 +1,8 @@
 // backends/cuda/attention.cuh — the split-sequence (flash-decoding) attention kernel over the encoded
 // KV cache, templated on the K and V codecs and the lane layout; one instantiation set per K type lives
-// in attention_k_*.cu. A block (4 warps) handles one (query row, KV head, group chunk, split); each warp
-// walks its own 32-key steps with its own online softmax (no block barriers in the key loop):
+// in attention_k_*.cu. A block (4 warps; 16 in the wide blocks of a long-context tensor-core decode)
+// handles one (query row, KV head, group chunk, split); each warp walks its own 32-key steps with its own
+// online softmax (no block barriers in the key loop):
 //  - score: LPK lanes per key, each holding 8 query elements per head in registers, decode 8 cached
 //    elements once for the whole group; the LPK partial dots meet in one reduce-scatter tree so that
 //    every lane ends up owning the score of one key of the step (turbo: the per-vector scale is applied
@@ -11,10 +12,9 @@
 // Turbo K/V of the compressed segment are staged per warp in shared memory with cp.async (2–3 steps in
 // flight); other types and the f16 window are read directly (coalesced 16-byte chunks). turbo_kv_4b K
 // and V at head_dim 64/128 run their compressed segment on tensor cores instead (attend_warp_mma), staged
-// by bulk copies (TMA) that complete on an mbarrier per buffer. The
-// 4 warps are merged in shared memory; a block that covers the whole context (one split) writes the
-// normalised output itself, rotating V back, otherwise partials (m, l, acc) go to the combine kernel in
-// attention.cu.
+// by bulk copies (TMA) that complete on an mbarrier per buffer. The warps are merged in shared memory;
+// a block that covers the whole context (one split) writes the normalised output itself, rotating V
+// back, otherwise partials (m, l, acc) go to the combine kernel in attention.cu.
 #pragma once
 
 #include <cuda_pipeline.h>
@@ -67,9 +67,9 @@ __host__ __device__ inline int attention_stage_cap(size_t vec_bytes) {
   return (kAttnStep * int(vec_bytes) + 15 + 8 + 15) / 16 * 16;
 }
 // Turbo K and V of the compressed segment are always staged: `stages` buffers per warp when given
-// (AttentionArgs::stages), else 3 when that stays under 48 KiB (4-warp blocks; wide blocks: under their
-// share of the SM's shared memory), else 2 (above 48 KiB the launch raises the kernel's limit). mma:
-// AttentionArgs::mma (the pair table only where the tensor-core path runs).
+// (AttentionArgs::stages; wide blocks: at most what fits), else 3 when that stays under 48 KiB (wide
+// blocks: under the SM's shared memory), else 2 (above 48 KiB the launch raises the kernel's limit).
+// mma: AttentionArgs::mma (the pair table only where the tensor-core path runs).
 __host__ __device__ inline AttnSmem attention_smem(KvType tk, size_t k_bytes, KvType tv, size_t v_bytes, int d, int gm,
                                                    int stages = 0, bool mma = false, int lut_copies = 16,
                                                    int warps = kAttnWarps) {
@@ -983,7 +983,7 @@ void launch_attention_kv(const AttentionArgs& a, dim3 grid, size_t smem, cudaStr
       return;
     }
   }
-  const bool wide = attention_group_chunk(d, a.n_head / a.kv.n_head_kv) == 8;
+  const bool eight_heads = attention_group_chunk(d, a.n_head / a.kv.n_head_kv) == 8;
   if constexpr (attention_mma_types(KT, VT)) {
     if (a.warps == kAttnWideWarps && attention_wide_ok(a)) {
       if (d == 128) launch_attention_cfg<KT, VT, 16, 1, 4, kAttnWideWarps>(a, grid, smem, stream);
@@ -996,10 +996,10 @@ void launch_attention_kv(const AttentionArgs& a, dim3 grid, size_t smem, cudaStr
   } else if (d > 128) {
     launch_attention_cfg<KT, VT, 32, 1, 4>(a, grid, smem, stream);
   } else if (d > 64) {
-    if (wide) launch_attention_cfg<KT, VT, 16, 1, 8>(a, grid, smem, stream);
+    if (eight_heads) launch_attention_cfg<KT, VT, 16, 1, 8>(a, grid, smem, stream);
     else launch_attention_cfg<KT, VT, 16, 1, 4>(a, grid, smem, stream);
   } else {
-    if (wide) launch_attention_cfg<KT, VT, 8, 1, 8>(a, grid, smem, stream);
+    if (eight_heads) launch_attention_cfg<KT, VT, 8, 1, 8>(a, grid, smem, stream);
     else launch_attention_cfg<KT, VT, 8, 1, 4>(a, grid, smem, stream);
   }
 }
