@@ -627,8 +627,9 @@ void CudaOps::prepare(const std::vector<Op>& ops, bool graph_mode) {
 // at least attention_wide_keys_ compressed keys now runs wide blocks (attention_wide_ok). The decision
 // follows the position also in a graph: it is part of the graph's signature, so the decode that crosses
 // the threshold captures once more. H200, llama-3.2-1b / -3.1-8b shapes: 4-warp blocks are faster at 32K
-// keys (wide −3 % / −6 % per token, although an attention alone is 5–8 % faster: a wide block needs a
-// whole SM free before it starts), even at 48K, wide faster from 64K (8B +5 %; 1B at 128K +8 %).
+// keys (wide −3 % / −4 to −6 % per token, although an attention alone is 4–9 % faster; not explained yet —
+// one candidate: a wide block needs a whole SM free before it starts), even at 48K, wide faster from 64K
+// (8B +5 %; 1B at 128K +8 %).
 bool CudaOps::attention_wide(const Op& op) const {
   const KvCacheConfig& c = op.cache->config();
   if (attention_warps_ != kAttnWideWarps || !mma_attention_ || op.n_rows != 1 || op.ids == nullptr ||
