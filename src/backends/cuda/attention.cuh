@@ -61,10 +61,15 @@ struct AttnSmem {
   int fixed = 0, kcap = 0, vcap = 0, stages = 0, region = 0, lut = 0, bars = 0;
   __host__ __device__ int bytes() const { return fixed + region; }
 };
+// A staging buffer of turbo vectors of vec_bytes (TurboHalf): one step of code rows + 15 bytes of 16-byte
+// alignment slack in front + 8 bytes read past the end by the aligned-word code loads, rounded up to 16
+// bytes (attention_stage_code_cap); then the step's scales (64 bytes + 15 of slack, rounded up).
+constexpr int kAttnStageScaleBytes = (2 * kAttnStep + 15 + 15) / 16 * 16;
+__host__ __device__ inline int attention_stage_code_cap(size_t vec_bytes) {
+  return (kAttnStep * (int(vec_bytes) - 2) + 15 + 8 + 15) / 16 * 16;
+}
 __host__ __device__ inline int attention_stage_cap(size_t vec_bytes) {
-  // One step of vectors + 15 bytes of 16-byte alignment slack in front + 8 bytes read past the end by
-  // the aligned-word code loads, rounded up to 16 bytes.
-  return (kAttnStep * int(vec_bytes) + 15 + 8 + 15) / 16 * 16;
+  return attention_stage_code_cap(vec_bytes) + kAttnStageScaleBytes;
 }
 // Turbo K and V of the compressed segment are always staged: `stages` buffers per warp when given
 // (AttentionArgs::stages; wide blocks: at most what fits), else 3 when that stays under 48 KiB (wide
@@ -98,11 +103,13 @@ __host__ __device__ inline AttnSmem attention_smem(KvType tk, size_t k_bytes, Kv
 // ring (ring = slots: vector t in slot t mod ring, made by ring_segment). at<true> takes the slot with a
 // branch-free multiply-high modulo (Lemire's fastmod, exact for 32-bit t), so that the global loads of a
 // step's unrolled passes are not separated by branches and stay in flight together.
+// A turbo segment is a head of a TurboHalf: base and stride address its code rows, scales its f16 scales.
 struct AttnSeg {
   const uint8_t* base;
   size_t stride;
   int ring;
   uint64_t ring_magic = 0;  // 2^64 / ring + 1 (ring_segment)
+  const uint8_t* scales = nullptr;
   template <bool kRing>
   __device__ const uint8_t* at(int t) const {
     if constexpr (kRing) {
@@ -116,22 +123,24 @@ struct AttnSeg {
 __device__ inline AttnSeg ring_segment(const uint8_t* base, size_t stride, int ring) {
   return AttnSeg{base, stride, ring, ~uint64_t(0) / uint32_t(ring) + 1};
 }
-// This block's staging region: per warp `stages` K buffers of kcap bytes, then the V buffers.
+// This block's staging region: per warp `stages` K buffers of kcap bytes, then the V buffers; a buffer
+// holds a step's code rows, then from byte kscales (vscales) its scales (attention_stage_cap).
 struct AttnStage {
   uint8_t *k, *v;
   int kcap, vcap, stages;
   uint64_t policy;  // L2 policy of the staging copies (evict-first), 0: none
+  int kscales = 0, vscales = 0;
 };
 template <int GM, int NCH>
 struct AttnWarpState {
   float m[GM], l[GM], acc[NCH][GM][8];
 };
 
-// 16-byte copies per lane that staging one step of B-bit turbo vectors of at most d_max elements takes
-// at most: the step's bytes plus up to 15 bytes of alignment in front, dealt over 32 lanes (0: B = 0,
-// nothing staged).
+// 16-byte copies per lane that staging one step's code rows of B-bit turbo vectors of at most d_max
+// elements takes at most: the rows' bytes plus up to 15 bytes of alignment in front, dealt over 32 lanes
+// (0: B = 0, nothing staged). A step's scales (64 bytes + alignment) take one copy on lanes 0..4.
 __host__ __device__ constexpr int stage_lane_chunks(int bits, int d_max) {
-  return bits == 0 ? 0 : ((15 + kAttnStep * (2 + d_max * bits / 8) + 15) / 16 + 31) / 32;
+  return bits == 0 ? 0 : ((15 + kAttnStep * (d_max * bits / 8) + 15) / 16 + 31) / 32;
 }
 
 // Async copy (by one warp) of the bytes of vectors [t0, t0 + n_t) at base into dst, from the 16-byte
@@ -167,14 +176,19 @@ __device__ __forceinline__ uint32_t centroid_offset(Bits bits, int k) {
   return shift < 0 ? (uint32_t(bits) << 2) & mask : uint32_t(bits >> shift) & mask;
 }
 
-// x[0..8) = the raw centroids of elements 8*j8 .. 8*j8+7 of the turbo vector at byte vec_off of a
-// 16-byte aligned staging buffer (any byte alignment of the vector: the code bytes are read as aligned
-// words and funnel-shifted, all offsets 32-bit; the stage has 8 readable bytes past its last vector).
+// The f16 at the even byte offset off of a staging buffer (a turbo vector's scale), as a float.
+__device__ __forceinline__ float staged_half(const uint8_t* buf, int off) {
+  return half_bits_to_float(*reinterpret_cast<const uint16_t*>(buf + off));
+}
+
+// x[0..8) = the raw centroids of elements 8*j8 .. 8*j8+7 of the turbo code row at byte vec_off of a
+// 16-byte aligned staging buffer (any byte alignment of the row: the code bytes are read as aligned
+// words and funnel-shifted, all offsets 32-bit; the stage has 8 readable bytes past its last row).
 // tab: the codebook, a table of floats in shared memory.
 template <int B>
 __device__ __forceinline__ void decode_turbo_staged(const uint8_t* buf, int vec_off, int j8, const float* tab,
                                                     float (&x)[8]) {
-  const int off = vec_off + 2 + j8 * B, mis = off & 3;
+  const int off = vec_off + j8 * B, mis = off & 3;
   const uint32_t* w = reinterpret_cast<const uint32_t*>(buf + (off - mis));
   const uint32_t lo = __funnelshift_r(w[0], w[1], 8 * mis);
   const uint8_t* t = reinterpret_cast<const uint8_t*>(tab);
@@ -196,29 +210,10 @@ __device__ __forceinline__ void decode_turbo_staged(const uint8_t* buf, int vec_
   }
 }
 
-// x[0..8) = elements 8*j8 .. 8*j8+7 of the vector at vec (in global memory); turbo: the raw centroids
-// (times vec_scale<T>(vec) for the value).
+// x[0..8) = elements 8*j8 .. 8*j8+7 of the vector at vec (in global memory; not turbo: staged).
 template <KvType T>
 __device__ __forceinline__ void decode_chunk(const uint8_t* vec, int j8, const float* centroids, float (&x)[8]) {
-  if constexpr (kv_is_turbo(T)) {
-    constexpr int B = KvBits<T>::value;
-    const uint8_t* g = vec + 2 + j8 * B;
-    uint64_t bits = 0;
-#pragma unroll
-    for (int k = 0; k < B; ++k) bits |= uint64_t(g[k]) << (8 * k);
-#pragma unroll
-    for (int k = 0; k < 8; ++k) x[k] = centroids[uint32_t(bits >> (B * k)) & ((1u << B) - 1u)];
-  } else {
-    kv_decode8<T>(vec, j8, centroids, x);
-  }
-}
-template <KvType T>
-__device__ __forceinline__ float vec_scale(const uint8_t* vec) {
-  if constexpr (kv_is_turbo(T)) {
-    return half_bits_to_float(load_u16(vec));
-  } else {
-    return 1.0f;
-  }
+  kv_decode8<T>(vec, j8, centroids, x);
 }
 
 template <KvType T>
@@ -257,6 +252,9 @@ struct StepRingBase {
   __device__ const uint8_t* vbuf() const { return vw + slot * st.vcap; }
   __device__ int koff(int j) const { return stage_offset(ks.base, ks.stride, t0(j)); }
   __device__ int voff(int j) const { return stage_offset(vs.base, vs.stride, t0(j)); }
+  // ksoff, vsoff(j): the byte offset of step j's first scale in kbuf, vbuf.
+  __device__ int ksoff(int j) const { return st.kscales + stage_offset(ks.scales, 2, t0(j)); }
+  __device__ int vsoff(int j) const { return st.vscales + stage_offset(vs.scales, 2, t0(j)); }
 };
 
 // One warp's 32-key steps of [begin, end) (steps warp, warp + 4, ...) and, for the staged halves, its
@@ -270,8 +268,16 @@ struct StepRing : StepRingBase {
   __device__ StepRing(const AttnSeg& k, const AttnSeg& v, const AttnStage& stage, int b, int e)
       : StepRingBase(k, v, stage, b, e, kStaged ? stage.stages : 1, kSK, kSV) {}
   __device__ void stage(int j, int b) const {
-    if constexpr (kSK) stage_warp<kKChunks>(kw + b * st.kcap, ks.base, ks.stride, t0(j), n_t(j), lane, st.policy);
-    if constexpr (kSV) stage_warp<kVChunks>(vw + b * st.vcap, vs.base, vs.stride, t0(j), n_t(j), lane, st.policy);
+    if constexpr (kSK) {
+      uint8_t* const dst = kw + b * st.kcap;
+      stage_warp<kKChunks>(dst, ks.base, ks.stride, t0(j), n_t(j), lane, st.policy);
+      stage_warp<1>(dst + st.kscales, ks.scales, 2, t0(j), n_t(j), lane, st.policy);
+    }
+    if constexpr (kSV) {
+      uint8_t* const dst = vw + b * st.vcap;
+      stage_warp<kVChunks>(dst, vs.base, vs.stride, t0(j), n_t(j), lane, st.policy);
+      stage_warp<1>(dst + st.vscales, vs.scales, 2, t0(j), n_t(j), lane, st.policy);
+    }
   }
   // Before the first step: the first S − 1 steps in flight.
   __device__ void prime() const {
@@ -299,9 +305,10 @@ struct StepRing : StepRingBase {
 };
 
 // StepRing's interface for the tensor-core path, filled by bulk copies: per warp `stages` K and V buffers
-// as in StepRing, each pair filled by two bulk copies (TMA) that lane 0 issues and that complete on the
-// buffer's mbarrier (bars: this warp's kAttnMaxStages barriers). They copy the bytes StepRing's lanes
-// would: from the 16-byte boundary at or below a step's first vector up to the next boundary past its last.
+// as in StepRing, each pair filled by four bulk copies (TMA: K's code rows and scales, V's) that lane 0
+// issues and that complete on the buffer's mbarrier (bars: this warp's kAttnMaxStages barriers). They copy
+// the bytes StepRing's lanes would: from the 16-byte boundary at or below a step's first row (scale) up to
+// the next boundary past its last.
 struct BulkStepRing : StepRingBase {
   uint32_t parity = 0;  // bit b: parity of the phase that buffer b's next fill completes
   uint32_t bars;        // shared address of this warp's barriers, 8 bytes each
@@ -318,19 +325,30 @@ struct BulkStepRing : StepRingBase {
   }
   // Lane 0: arm buffer b's barrier with both copies' bytes, then issue them. The fence orders the warp's
   // reads of the buffer's previous step (finished at the caller's __syncwarp) before the copies' writes.
+  // The 16-byte aligned span of rows [t, t + n) of stride bytes at base: its start and length.
+  struct Span {
+    const uint8_t* src;
+    uint32_t bytes;
+  };
+  __device__ static Span span(const uint8_t* base, size_t stride, int t, int n) {
+    const uint8_t* const first = base + size_t(t) * stride;
+    const uint8_t* const src = reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(first) & ~uintptr_t(15));
+    return {src, uint32_t(first + size_t(n) * stride - src + 15) & ~15u};
+  }
   __device__ void stage(int j, int b) const {
     if (lane != 0) return;
-    const uint8_t* const k0 = ks.base + size_t(t0(j)) * ks.stride;
-    const uint8_t* const v0 = vs.base + size_t(t0(j)) * vs.stride;
-    const uint8_t* const k_src = reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(k0) & ~uintptr_t(15));
-    const uint8_t* const v_src = reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(v0) & ~uintptr_t(15));
-    const uint32_t k_n = uint32_t(k0 + size_t(n_t(j)) * ks.stride - k_src + 15) & ~15u;
-    const uint32_t v_n = uint32_t(v0 + size_t(n_t(j)) * vs.stride - v_src + 15) & ~15u;
+    const int t = t0(j), n = n_t(j);
+    const Span kc = span(ks.base, ks.stride, t, n), kss = span(ks.scales, 2, t, n);
+    const Span vc = span(vs.base, vs.stride, t, n), vss = span(vs.scales, 2, t, n);
     const uint32_t bar = bars + 8 * b;
+    const uint32_t kdst = uint32_t(__cvta_generic_to_shared(kw + b * st.kcap));
+    const uint32_t vdst = uint32_t(__cvta_generic_to_shared(vw + b * st.vcap));
     fence_proxy_async_shared();
-    mbarrier_arrive_expect_tx(bar, k_n + v_n);
-    bulk_copy_async(uint32_t(__cvta_generic_to_shared(kw + b * st.kcap)), k_src, k_n, bar, policy);
-    bulk_copy_async(uint32_t(__cvta_generic_to_shared(vw + b * st.vcap)), v_src, v_n, bar, policy);
+    mbarrier_arrive_expect_tx(bar, kc.bytes + kss.bytes + vc.bytes + vss.bytes);
+    bulk_copy_async(kdst, kc.src, kc.bytes, bar, policy);
+    bulk_copy_async(kdst + st.kscales, kss.src, kss.bytes, bar, policy);
+    bulk_copy_async(vdst, vc.src, vc.bytes, bar, policy);
+    bulk_copy_async(vdst + st.vscales, vss.src, vss.bytes, bar, policy);
   }
   __device__ void prime() const {
     for (int j = 0; j + 1 < S && j < n_my; ++j) stage(j, j);
@@ -387,8 +405,8 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
     // Staged vectors are addressed by 32-bit byte offsets from their 16-byte aligned buffer.
     const uint8_t* const kbuf = kSK ? ring.kbuf() : nullptr;
     const uint8_t* const vbuf = kSV ? ring.vbuf() : nullptr;
-    const int koff = kSK ? ring.koff(j) : 0;
-    const int voff = kSV ? ring.voff(j) : 0;
+    const int koff = kSK ? ring.koff(j) : 0, ksoff = kSK ? ring.ksoff(j) : 0;
+    const int voff = kSV ? ring.voff(j) : 0, vsoff = kSV ? ring.vsoff(j) : 0;
     auto k_decode = [&](int kk, int j8, float(&x)[8]) {
       if constexpr (kSK) decode_turbo_staged<KvBits<KD>::value>(kbuf, koff + kk * k_stride, j8, ck, x);
       else decode_chunk<KD>(ks.at<kRing>(t0 + kk), j8, ck, x);
@@ -397,12 +415,8 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
       if constexpr (kSV) decode_turbo_staged<KvBits<VD>::value>(vbuf, voff + kk * v_stride, j8, cv, x);
       else decode_chunk<VD>(vs.at<kRing>(t0 + kk), j8, cv, x);
     };
-    auto k_scale = [&](int kk) {
-      return kSK ? half_bits_to_float(load_u16(kbuf + koff + kk * k_stride)) : vec_scale<KD>(ks.at<kRing>(t0 + kk));
-    };
-    auto v_scale = [&](int kk) {
-      return kSV ? half_bits_to_float(load_u16(vbuf + voff + kk * v_stride)) : vec_scale<VD>(vs.at<kRing>(t0 + kk));
-    };
+    auto k_scale = [&](int kk) { return kSK ? staged_half(kbuf, ksoff + 2 * kk) : 1.0f; };
+    auto v_scale = [&](int kk) { return kSV ? staged_half(vbuf, vsoff + 2 * kk) : 1.0f; };
     const bool own_valid = own < n_t;
 
     // Passes past the step's last key read key 0 of the step instead (always present): no branch around
@@ -550,10 +564,6 @@ __device__ inline void fill_code_pairs(const KvTables& t, uint32_t* lut, int cop
   }
 }
 
-// The f16 at the even byte offset off of a staging buffer (a turbo vector's scale), as a float.
-__device__ __forceinline__ float staged_half(const uint8_t* buf, int off) {
-  return half_bits_to_float(*reinterpret_cast<const uint16_t*>(buf + off));
-}
 
 template <int D>
 struct MmaWarpState {
@@ -609,7 +619,9 @@ __device__ __forceinline__ void attend_warp_mma(BulkStepRing& ring, const MmaLut
     ring.arrive(j);
     const uint8_t* const kbuf = ring.kbuf();
     const uint8_t* const vbuf = ring.vbuf();
-    const int koff = ring.koff(j), voff = ring.voff(j);
+    // Code rows of d/2 = 32 or 64 bytes from 16-byte aligned heads (TurboHalf): koff = voff = 0 and every
+    // lane's run is an aligned vector load.
+    const int koff = ring.koff(j), voff = ring.voff(j), ksoff = ring.ksoff(j), vsoff = ring.vsoff(j);
 
     // ---- scores: s[mt][e] = key 16·mt + g (+ 8 for e ≥ 2), head 2t + (e & 1) ----
     float s[2][4];
@@ -617,8 +629,8 @@ __device__ __forceinline__ void attend_warp_mma(BulkStepRing& ring, const MmaLut
     for (int mt = 0; mt < 2; ++mt) {
       const int k0 = 16 * mt + g, k1 = k0 + 8;
       uint32_t r0[kKWords], r1[kKWords];
-      words_a2(kbuf, koff + k0 * k_stride + 2 + (D / 8) * t, r0);
-      words_a2(kbuf, koff + k1 * k_stride + 2 + (D / 8) * t, r1);
+      words_aligned(kbuf, koff + k0 * k_stride + (D / 8) * t, r0);
+      words_aligned(kbuf, koff + k1 * k_stride + (D / 8) * t, r1);
       float c[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
       for (int ks_ = 0; ks_ < kSteps; ++ks_) {
@@ -628,8 +640,8 @@ __device__ __forceinline__ void attend_warp_mma(BulkStepRing& ring, const MmaLut
         mma_16816(c, a, qb[ks_][0], qb[ks_][1]);
       }
       const bool v0 = k0 < n_t, v1 = k1 < n_t;
-      const float sc0 = v0 ? staged_half(kbuf, koff + k0 * k_stride) : 0.0f;
-      const float sc1 = v1 ? staged_half(kbuf, koff + k1 * k_stride) : 0.0f;
+      const float sc0 = v0 ? staged_half(kbuf, ksoff + 2 * k0) : 0.0f;
+      const float sc1 = v1 ? staged_half(kbuf, ksoff + 2 * k1) : 0.0f;
       s[mt][0] = v0 ? c[0] * sc0 : -INFINITY;
       s[mt][1] = v0 ? c[1] * sc0 : -INFINITY;
       s[mt][2] = v1 ? c[2] * sc1 : -INFINITY;
@@ -663,7 +675,7 @@ __device__ __forceinline__ void attend_warp_mma(BulkStepRing& ring, const MmaLut
 #pragma unroll
       for (int hi = 0; hi < 2; ++hi) {
         const int key = 16 * mt + g + 8 * hi;
-        const float sv = key < n_t ? staged_half(vbuf, voff + key * v_stride) : 0.0f;
+        const float sv = key < n_t ? staged_half(vbuf, vsoff + 2 * key) : 0.0f;
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
           if (2 * t + h < GM)
@@ -679,11 +691,11 @@ __device__ __forceinline__ void attend_warp_mma(BulkStepRing& ring, const MmaLut
       const uint32_t b0 = *reinterpret_cast<const uint32_t*>(pw_row + ka);
       const uint32_t b1 = *reinterpret_cast<const uint32_t*>(pw_row + ka + 8);
       uint32_t wa[kVWords], wb[kVWords], wa8[kVWords], wb8[kVWords];
-      const int run = 2 + (D / 16) * g;
-      words_a2(vbuf, voff + ka * v_stride + run, wa);
-      words_a2(vbuf, voff + (ka + 1) * v_stride + run, wb);
-      words_a2(vbuf, voff + (ka + 8) * v_stride + run, wa8);
-      words_a2(vbuf, voff + (ka + 9) * v_stride + run, wb8);
+      const int run = (D / 16) * g;
+      words_aligned(vbuf, voff + ka * v_stride + run, wa);
+      words_aligned(vbuf, voff + (ka + 1) * v_stride + run, wb);
+      words_aligned(vbuf, voff + (ka + 8) * v_stride + run, wa8);
+      words_aligned(vbuf, voff + (ka + 9) * v_stride + run, wb8);
 #pragma unroll
       for (int i = 0; i < kSteps; ++i) {  // byte i of each key's run: rows (d/8)·g + 2i, + 1 of tile i
         const uint32_t pa = lut.pair(wa[i / 4], i % 4), pb = lut.pair(wb[i / 4], i % 4);
@@ -822,10 +834,24 @@ __global__ void __launch_bounds__(32 * NW, (attention_min_blocks<NW, GM, NCH>())
   // ---- the key loop, then each warp's m, l and accumulators to shared memory for the merge (the
   // staging region becomes the merge buffer after a barrier) ----
   float* const wsh_w = wsh + warp * kAttnStep * GM;
-  const AttnSeg ks_main{a.layer.k + size_t(h) * a.kv.n_ctx * a.kv.k_bytes, a.kv.k_bytes, 0};
-  const AttnSeg vs_main{a.layer.v + size_t(h) * a.kv.n_ctx * a.kv.v_bytes, a.kv.v_bytes, 0};
-  const AttnStage st_main{region, region + size_t(NW) * plan.stages * plan.kcap, plan.kcap, plan.vcap,
-                          plan.stages, a.evict_kv ? l2_evict_first_policy() : 0};
+  // The compressed segment of head h: host-layout vectors, or a turbo head's code rows and scales.
+  auto main_segment = [&](uint8_t* half, size_t bytes, bool turbo) {
+    if (!turbo) return AttnSeg{half + size_t(h) * a.kv.n_ctx * bytes, bytes, 0};
+    const TurboHalf th(half, n_kv, a.kv.n_ctx, bytes);
+    AttnSeg seg{th.code_row(h, 0), th.code_bytes, 0};
+    seg.scales = th.scale_at(h, 0);
+    return seg;
+  };
+  const AttnSeg ks_main = main_segment(a.layer.k, a.kv.k_bytes, kv_is_turbo(KT));
+  const AttnSeg vs_main = main_segment(a.layer.v, a.kv.v_bytes, kv_is_turbo(VT));
+  const AttnStage st_main{region,
+                          region + size_t(NW) * plan.stages * plan.kcap,
+                          plan.kcap,
+                          plan.vcap,
+                          plan.stages,
+                          a.evict_kv ? l2_evict_first_policy() : 0,
+                          kv_is_turbo(KT) ? attention_stage_code_cap(a.kv.k_bytes) : 0,
+                          kv_is_turbo(VT) ? attention_stage_code_cap(a.kv.v_bytes) : 0};
   auto cuda_core_path = [&]() {
     float q[NCH][GM][8];
     const int c = lane % LPK;

@@ -141,6 +141,21 @@ __device__ __forceinline__ void words_a2(const uint8_t* s, int o, uint32_t (&w)[
   for (int i = 0; i < N; ++i) w[i] = __funnelshift_r(a[i], a[i + 1], sh);
 }
 
+// N little-endian words from byte offset o of shared s, o a multiple of 4·N (N = 1, 2 or 4): one load.
+template <int N>
+__device__ __forceinline__ void words_aligned(const uint8_t* s, int o, uint32_t (&w)[N]) {
+  static_assert(N == 1 || N == 2 || N == 4);
+  if constexpr (N == 1) {
+    w[0] = *reinterpret_cast<const uint32_t*>(s + o);
+  } else if constexpr (N == 2) {
+    const uint2 v = *reinterpret_cast<const uint2*>(s + o);
+    w[0] = v.x, w[1] = v.y;
+  } else {
+    const uint4 v = *reinterpret_cast<const uint4*>(s + o);
+    w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
+  }
+}
+
 // 16-byte load that bypasses L1 (weights and benchmark buffers are read once; L1 keeps what is reused).
 __device__ __forceinline__ uint4 ld_stream(const void* p) {
   uint4 v;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backends/cuda/cuda_backend.h"
+#include "backends/cuda/kv_device.cuh"
 #include "kv/hadamard.h"
 #include "kv/kv_cache.h"
 #include "kv/lloyd_max.h"
@@ -305,16 +306,57 @@ CudaOps::KvLayerBytes CudaOps::kv_layer_bytes(const KvCache& cache) {
           size_t(c.n_head_kv) * cache.window_ring_slots() * cache.window_vector_bytes()};
 }
 
-// Calls f(device, host, bytes) for every layer's K (k bytes), V (v) and window rings (w each) of a device
-// mirror and a host cache (Host: KvCache or const KvCache).
+// A turbo half of a layer (K or V: n vectors of vec_bytes) in the host's order, [n][scale, codes], and in
+// the device's (TurboHalf: every code row, then every scale).
+static void turbo_to_device_order(const uint8_t* host, uint8_t* out, size_t n, size_t vec_bytes) {
+  const size_t code_bytes = vec_bytes - 2;
+  for (size_t i = 0; i < n; ++i) {
+    std::memcpy(out + i * code_bytes, host + i * vec_bytes + 2, code_bytes);
+    std::memcpy(out + n * code_bytes + 2 * i, host + i * vec_bytes, 2);
+  }
+}
+static void turbo_to_host_order(const uint8_t* dev_order, uint8_t* host, size_t n, size_t vec_bytes) {
+  const size_t code_bytes = vec_bytes - 2;
+  for (size_t i = 0; i < n; ++i) {
+    std::memcpy(host + i * vec_bytes, dev_order + n * code_bytes + 2 * i, 2);
+    std::memcpy(host + i * vec_bytes + 2, dev_order + i * code_bytes, code_bytes);
+  }
+}
+// Copies `bytes` of one K or V half (or window ring) between device and host; turbo_vec > 0: a turbo half
+// of vectors of that size, reordered between the two layouts on the host.
+static void copy_kv_to_device(uint8_t* dev, const uint8_t* host, size_t bytes, size_t turbo_vec) {
+  if (turbo_vec == 0) {
+    KVANT_CUDA_CHECK(cudaMemcpy(dev, host, bytes, cudaMemcpyHostToDevice));
+    return;
+  }
+  std::vector<uint8_t> tmp(bytes);
+  turbo_to_device_order(host, tmp.data(), bytes / turbo_vec, turbo_vec);
+  KVANT_CUDA_CHECK(cudaMemcpy(dev, tmp.data(), bytes, cudaMemcpyHostToDevice));
+}
+static void copy_kv_to_host(uint8_t* host, const uint8_t* dev, size_t bytes, size_t turbo_vec) {
+  if (turbo_vec == 0) {
+    KVANT_CUDA_CHECK(cudaMemcpy(host, dev, bytes, cudaMemcpyDeviceToHost));
+    return;
+  }
+  std::vector<uint8_t> tmp(bytes);
+  KVANT_CUDA_CHECK(cudaMemcpy(tmp.data(), dev, bytes, cudaMemcpyDeviceToHost));
+  turbo_to_host_order(tmp.data(), host, bytes / turbo_vec, turbo_vec);
+}
+
+// Calls f(device, host, bytes, turbo_vec) for every layer's K (k bytes), V (v) and window rings (w each) of
+// a device mirror and a host cache (Host: KvCache or const KvCache); turbo_vec: the vector bytes of a turbo
+// K or V half (its layouts differ, TurboHalf), else 0.
 template <typename Host, typename F>
 static void for_each_kv_run(const std::vector<DeviceKvLayer>& layers, Host& host, size_t k, size_t v, size_t w, F f) {
+  const KvCacheConfig& c = host.config();
+  const size_t k_turbo = kv_type_is_turbo(c.type_k) ? host.k_vector_bytes() : 0;
+  const size_t v_turbo = kv_type_is_turbo(c.type_v) ? host.v_vector_bytes() : 0;
   for (uint32_t l = 0; l < uint32_t(layers.size()); ++l) {
-    f(layers[l].k, host.k_vector(l, 0, 0), k);
-    f(layers[l].v, host.v_vector(l, 0, 0), v);
+    f(layers[l].k, host.k_vector(l, 0, 0), k, k_turbo);
+    f(layers[l].v, host.v_vector(l, 0, 0), v, v_turbo);
     if (w > 0) {
-      f(layers[l].k_win, host.k_window(l, 0, 0), w);
-      f(layers[l].v_win, host.v_window(l, 0, 0), w);
+      f(layers[l].k_win, host.k_window(l, 0, 0), w, size_t(0));
+      f(layers[l].v_win, host.v_window(l, 0, 0), w, size_t(0));
     }
   }
 }
@@ -333,8 +375,8 @@ Status CudaOps::download_kv(KvCache& cache, KvCache& host) {
   DeviceKv& dk = kv(cache);
   KVANT_CUDA_CHECK(cudaStreamSynchronize(stream_));
   const KvLayerBytes b = kv_layer_bytes(cache);
-  for_each_kv_run(dk.layers, host, b.k, b.v, b.window, [](const uint8_t* dev, uint8_t* hst, size_t n) {
-    KVANT_CUDA_CHECK(cudaMemcpy(hst, dev, n, cudaMemcpyDeviceToHost));
+  for_each_kv_run(dk.layers, host, b.k, b.v, b.window, [](const uint8_t* dev, uint8_t* hst, size_t n, size_t turbo) {
+    copy_kv_to_host(hst, dev, n, turbo);
   });
   return Status::ok();
 }
@@ -344,8 +386,8 @@ Status CudaOps::upload_kv(KvCache& cache, const KvCache& host) {
   DeviceKv& dk = kv(cache);
   KVANT_CUDA_CHECK(cudaStreamSynchronize(stream_));
   const KvLayerBytes b = kv_layer_bytes(cache);
-  for_each_kv_run(dk.layers, host, b.k, b.v, b.window, [](uint8_t* dev, const uint8_t* hst, size_t n) {
-    KVANT_CUDA_CHECK(cudaMemcpy(dev, hst, n, cudaMemcpyHostToDevice));
+  for_each_kv_run(dk.layers, host, b.k, b.v, b.window, [](uint8_t* dev, const uint8_t* hst, size_t n, size_t turbo) {
+    copy_kv_to_device(dev, hst, n, turbo);
   });
   return Status::ok();
 }
@@ -391,15 +433,12 @@ CudaOps::DeviceKv& CudaOps::kv(KvCache& cache) {
     layer.v = p + align(k_layer);
     layer.k_win = w_layer ? layer.v + align(v_layer) : nullptr;
     layer.v_win = w_layer ? layer.k_win + align(w_layer) : nullptr;
-    if (has_content) {
-      KVANT_CUDA_CHECK(cudaMemcpy(layer.k, cache.k_vector(l, 0, 0), k_layer, cudaMemcpyHostToDevice));
-      KVANT_CUDA_CHECK(cudaMemcpy(layer.v, cache.v_vector(l, 0, 0), v_layer, cudaMemcpyHostToDevice));
-      if (w_layer) {
-        KVANT_CUDA_CHECK(cudaMemcpy(layer.k_win, cache.k_window(l, 0, 0), w_layer, cudaMemcpyHostToDevice));
-        KVANT_CUDA_CHECK(cudaMemcpy(layer.v_win, cache.v_window(l, 0, 0), w_layer, cudaMemcpyHostToDevice));
-      }
-    }
     dk.layers.push_back(layer);
+  }
+  if (has_content) {
+    const KvCache& host = cache;
+    for_each_kv_run(dk.layers, host, k_layer, v_layer, w_layer,
+                    [](uint8_t* dev, const uint8_t* hst, size_t n, size_t turbo) { copy_kv_to_device(dev, hst, n, turbo); });
   }
   if (has_content) KVANT_CUDA_CHECK(cudaDeviceSynchronize());  // see weight()
   dk.layer_table = DeviceBuffer(sizeof(DeviceKvLayer) * dk.layers.size());
@@ -414,8 +453,14 @@ CudaOps::DeviceKv& CudaOps::kv(KvCache& cache) {
 void CudaOps::download_vector(KvCache& cache, bool k, int layer, int head, int cell, uint8_t* dst) {
   const DeviceKv& dk = kv(cache);
   const size_t bytes = k ? dk.cfg.k_bytes : dk.cfg.v_bytes;
-  const uint8_t* base = k ? dk.layers[size_t(layer)].k : dk.layers[size_t(layer)].v;
+  uint8_t* base = k ? dk.layers[size_t(layer)].k : dk.layers[size_t(layer)].v;
   KVANT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  if (kv_type_is_turbo(k ? dk.cfg.type_k : dk.cfg.type_v)) {  // host order: scale, then the code row
+    const TurboHalf half(base, dk.cfg.n_head_kv, dk.cfg.n_ctx, bytes);
+    KVANT_CUDA_CHECK(cudaMemcpy(dst, half.scale_at(head, cell), 2, cudaMemcpyDeviceToHost));
+    KVANT_CUDA_CHECK(cudaMemcpy(dst + 2, half.code_row(head, cell), bytes - 2, cudaMemcpyDeviceToHost));
+    return;
+  }
   KVANT_CUDA_CHECK(cudaMemcpy(dst, base + (size_t(head) * dk.cfg.n_ctx + cell) * bytes, bytes, cudaMemcpyDeviceToHost));
 }
 

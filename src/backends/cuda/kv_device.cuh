@@ -13,13 +13,30 @@ __host__ __device__ constexpr bool kv_is_turbo(KvType t) {
   return t == KvType::TURBO_2B || t == KvType::TURBO_3B || t == KvType::TURBO_4B || t == KvType::TURBO_5B;
 }
 
+// Device layout of a turbo half (K or V) of one layer: every head's code rows first, [n_head_kv][n_ctx] rows
+// of vec_bytes − 2 bytes (d·bits/8), then every head's f16 scales, [n_head_kv][n_ctx]. The host keeps each
+// vector as [scale, codes] (2 + d·bits/8 bytes, so its codes sit at 2-byte alignment); apart, the code rows
+// of turbo_kv_4b at d = 64 / 128 are 32 / 64 bytes and the tensor-core attention reads them with aligned
+// 8- and 16-byte loads. The other types keep the host layout, [n_head_kv][n_ctx] vectors.
+struct TurboHalf {
+  uint8_t* codes;
+  uint8_t* scales;
+  size_t code_bytes;
+  int n_ctx;
+  __host__ __device__ TurboHalf(uint8_t* half, int n_head_kv, int n_ctx_, size_t vec_bytes)
+      : codes(half), scales(half + size_t(n_head_kv) * n_ctx_ * (vec_bytes - 2)), code_bytes(vec_bytes - 2),
+        n_ctx(n_ctx_) {}
+  __host__ __device__ uint8_t* code_row(int h, int pos) const { return codes + (size_t(h) * n_ctx + pos) * code_bytes; }
+  __host__ __device__ uint8_t* scale_at(int h, int pos) const { return scales + (size_t(h) * n_ctx + pos) * 2; }
+};
+
 template <KvType T> struct KvBits { static constexpr int value = 0; };
 template <> struct KvBits<KvType::TURBO_2B> { static constexpr int value = 2; };
 template <> struct KvBits<KvType::TURBO_3B> { static constexpr int value = 3; };
 template <> struct KvBits<KvType::TURBO_4B> { static constexpr int value = 4; };
 template <> struct KvBits<KvType::TURBO_5B> { static constexpr int value = 5; };
 
-// o[0..8) = elements 8*j8 .. 8*j8+7 of the encoded vector at v (turbo: `centroids` of its bit width).
+// o[0..8) = elements 8*j8 .. 8*j8+7 of the encoded vector at v (f32, f16, q8_0, q4_0).
 template <KvType T>
 __device__ __forceinline__ void kv_decode8(const uint8_t* v, int j8, const float* centroids, float* o) {
   if constexpr (T == KvType::F32) {
@@ -50,14 +67,7 @@ __device__ __forceinline__ void kv_decode8(const uint8_t* v, int j8, const float
 #pragma unroll
     for (int k = 0; k < 8; ++k) o[k] = d * float(((q[k] >> shift) & 0xF) - 8);
   } else {
-    constexpr int B = KvBits<T>::value;
-    const float s = half_bits_to_float(load_u16(v));
-    const uint8_t* g = v + 2 + j8 * B;
-    uint64_t bits = 0;
-#pragma unroll
-    for (int k = 0; k < B; ++k) bits |= uint64_t(g[k]) << (8 * k);
-#pragma unroll
-    for (int k = 0; k < 8; ++k) o[k] = s * centroids[(bits >> (B * k)) & ((1u << B) - 1u)];
+    static_assert(!kv_is_turbo(T), "turbo vectors are staged (TurboHalf layout), not decoded in place");
   }
 }
 

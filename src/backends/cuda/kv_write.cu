@@ -57,9 +57,11 @@ __global__ void __launch_bounds__(kWarps * 32) rope_kv_kernel(RopeKvArgs a, int 
 // The turbo_kv encode of one vector by a whole block of kTurboStarts warps: x is this warp's own copy of
 // the (roped, unrotated) vector in shared memory; every warp rotates it, warp w fits start w, and the
 // warp with the best start writes the block to dst (identical bytes to the CPU codec's sequential
-// search: each start's fit is deterministic). Every thread of the block must call it.
+// search: each start's fit is deterministic) to cell pos of head h of `half` (TurboHalf layout). Every
+// thread of the block must call it.
 __device__ void turbo_encode_by_block(KvType type, float* x, int* idx, uint8_t* block, int d, size_t bytes,
-                                      uint8_t* dst, const KvTables& tables, int warp, int lane) {
+                                      const TurboHalf& half, int h, int pos, const KvTables& tables, int warp,
+                                      int lane) {
   __shared__ double captured[kTurboStarts];
   __shared__ float scales[kTurboStarts];
   __shared__ float codebook[64];  // centroids then boundaries of the vector's bit width
@@ -95,7 +97,9 @@ __device__ void turbo_encode_by_block(KvType type, float* x, int* idx, uint8_t* 
   // Encode into this warp's shared block, then copy it out in one pass (as the single-warp kernel does).
   turbo_store(idx, d, cb.bits, fit ? scales[best] : 0.0f, block, lane);
   __syncwarp();
-  for (size_t i = lane; i < bytes; i += 32) dst[i] = block[i];
+  uint8_t* const codes = half.code_row(h, pos);
+  for (size_t i = lane; i + 2 < bytes; i += 32) codes[i] = block[2 + i];
+  if (lane < 2) half.scale_at(h, pos)[lane] = block[lane];
 }
 
 // One block of kTurboStarts warps per task (task order as rope_kv_kernel). Query heads and non-turbo K/V
@@ -148,8 +152,8 @@ __global__ void __launch_bounds__(kTurboStarts * 32) rope_kv_turbo_kernel(RopeKv
     for (int i = lane; i < d; i += 32) w[i] = float_to_half_bits(x[i]);
   }
   const size_t bytes = is_k ? a.kv.k_bytes : a.kv.v_bytes;
-  uint8_t* dst = (is_k ? a.layer.k : a.layer.v) + (size_t(h) * a.kv.n_ctx + size_t(pos)) * bytes;
-  turbo_encode_by_block(type, x, idx, block, d, bytes, dst, a.tables, warp, lane);
+  const TurboHalf half(is_k ? a.layer.k : a.layer.v, a.kv.n_head_kv, a.kv.n_ctx, bytes);
+  turbo_encode_by_block(type, x, idx, block, d, bytes, half, h, pos, a.tables, warp, lane);
 }
 
 // One block of kTurboStarts warps per (layer, K or V, head): the staged roped vector of the decode token
@@ -172,8 +176,8 @@ __global__ void __launch_bounds__(kTurboStarts * 32) turbo_encode_staged_kernel(
   for (int i = lane; i < d; i += 32) x[i] = staged[i];
   const size_t bytes = is_k ? a.kv.k_bytes : a.kv.v_bytes;
   const DeviceKvLayer& L = a.layers[layer];
-  uint8_t* dst = (is_k ? L.k : L.v) + (size_t(h) * a.kv.n_ctx + size_t(a.positions[0])) * bytes;
-  turbo_encode_by_block(type, x, idx, block, d, bytes, dst, a.tables, warp, lane);
+  const TurboHalf half(is_k ? L.k : L.v, n_kv, a.kv.n_ctx, bytes);
+  turbo_encode_by_block(type, x, idx, block, d, bytes, half, h, a.positions[0], a.tables, warp, lane);
 }
 
 }  // namespace
