@@ -20,11 +20,11 @@ extern template void launch_attention_k<KvType::TURBO_5B>(const AttentionArgs&, 
 
 namespace {
 
-// Threads of a combine block: 256 so that at head_dim 64 / 128 four / two threads share an element's
-// splits. The partials' L2 round trips, not bandwidth, bound this kernel, so each thread issues a batch of
-// kCombineBatch loads at once, the first batch before the split weights are known.
-constexpr int kCombineThreads = 256;
+// The partials' L2 round trips, not bandwidth, bound the combine kernel, so each thread issues a batch of
+// kCombineBatch loads at once, the first batch before the split weights are known; combine_threads gives a
+// block enough threads per element that each thread's splits fit one batch.
 constexpr int kCombineBatch = 16;
+constexpr int kCombineMinThreads = 256, kCombineMaxThreads = 1024;
 constexpr int kCombineWeightRegs = 4;  // (m, l) pairs warp 0 keeps per lane: 128 splits in one pass
 
 // One block per (row, query head). Warp 0 finds the maximum and the split weights while the other threads'
@@ -129,6 +129,13 @@ __global__ void attention_combine_kernel(AttentionArgs a) {
 
 }  // namespace
 
+int combine_threads(int n_parts, int head_dim, int fixed) {
+  if (fixed > 0) return fixed;
+  const int lanes = (n_parts + kCombineBatch - 1) / kCombineBatch;  // threads per element
+  const int threads = std::clamp(lanes * head_dim, kCombineMinThreads, kCombineMaxThreads);
+  return (threads + 31) / 32 * 32;
+}
+
 size_t attention_partial_floats(int n_rows, int n_head, int head_dim, int splits) {
   return size_t(n_rows) * n_head * splits * (head_dim + 2);
 }
@@ -164,8 +171,9 @@ int launch_attention(const AttentionArgs& args, cudaStream_t stream) {
     case KvType::TURBO_5B: launch_attention_k<KvType::TURBO_5B>(a, grid, smem, stream); break;
   }
   if (n_parts > 1) {
-    const size_t floats = n_parts + 2 * d + 2 * std::max(1, kCombineThreads / d) * d;  // weights, x_main, x_win, sums
-    launch_kernel(attention_combine_kernel, a.n_rows * a.n_head, kCombineThreads, floats * sizeof(float), stream, a);
+    const int threads = combine_threads(n_parts, d, a.combine_threads);
+    const size_t floats = n_parts + 2 * d + 2 * std::max(1, threads / d) * d;  // weights, x_main, x_win, sums
+    launch_kernel(attention_combine_kernel, a.n_rows * a.n_head, threads, floats * sizeof(float), stream, a);
     KVANT_CUDA_LAUNCHED();
     return a.n_rows * a.n_head <= device_sm_count() ? a.n_rows * a.n_head : 0;
   }

@@ -113,6 +113,8 @@ CudaOps::CudaOps() {
     attention_warps_ = std::atoi(s) == 4 ? 4 : kAttnWideWarps;
   if (const char* s = std::getenv("KVANT_CUDA_ATTN_WIDE_KEYS"); s != nullptr && *s != 0)
     attention_wide_keys_ = std::max(1, std::atoi(s));
+  if (const char* s = std::getenv("KVANT_CUDA_COMBINE_THREADS"); s != nullptr && *s != 0)
+    combine_threads_ = std::clamp(std::atoi(s) / 32 * 32, 0, 1024);  // 0: the rule
   if (const char* s = std::getenv("KVANT_CUDA_ATTN_SPLITS"); s != nullptr && *s != 0)
     attention_splits_ = std::clamp(std::atoi(s), 0, 256);  // 0: the rule in attention_splits
   if (const char* s = std::getenv("KVANT_CUDA_MATVEC_PAIR"); s != nullptr && *s != 0) pair_matvec_ = std::atoi(s) != 0;

@@ -140,6 +140,7 @@ class CudaOps final : public Ops {
   int attention_warps_ = kAttnWideWarps;  // wide blocks where they apply; KVANT_CUDA_ATTN_WARPS=4 (A/B)
   int attention_wide_keys_ = kAttnWideMinKeys;  // KVANT_CUDA_ATTN_WIDE_KEYS=N (A/B)
   int wide_attention_launches_ = 0;
+  int combine_threads_ = 0;         // AttentionArgs::combine_threads; KVANT_CUDA_COMBINE_THREADS=N (A/B; 0: rule)
   int attention_splits_ = 0;        // sequence splits of a compressed segment; KVANT_CUDA_ATTN_SPLITS=N (1..256, A/B; 0: rule)
   // Q/K/V of two weight types (Q4_K/Q5_K with Q6_K) as one pair launch (launch_matvec_pair);
   // KVANT_CUDA_MATVEC_PAIR=0 gives two launches (A/B).

@@ -207,7 +207,12 @@ struct AttentionArgs {
   // Warps per block: 4, or 16 (kAttnWideWarps, one block per SM) for a tensor-core launch over a long
   // context (attention_wide_ok; CudaOps::attention_shape decides; KVANT_CUDA_ATTN_WARPS=4 keeps 4, A/B).
   int warps = 4;
+  // Threads of a split-combine block; 0: combine_threads' rule (enough that each thread sums at most 16
+  // splits of an element, 256..1024). KVANT_CUDA_COMBINE_THREADS=N fixes it (A/B).
+  int combine_threads = 0;
 };
+// Threads of the combine block for n_parts partials at head_dim (fixed > 0: that many).
+int combine_threads(int n_parts, int head_dim, int fixed = 0);
 // Floats of AttentionArgs::partial the launch needs.
 size_t attention_partial_floats(int n_rows, int n_head, int head_dim, int splits);
 // Whether the attention kernels handle this head_dim and group size.
