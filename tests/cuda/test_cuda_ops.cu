@@ -527,8 +527,9 @@ void test_fused_token_write(cuda::CudaOps& ops, CpuOps& cpu) {
 }
 
 // One decode attention over 32K keys (KVANT_BENCH_ATTN_CTX: a comma-separated list of context sizes), 8 KV
-// heads, G = 4, d = 64 and 128 (the 1B and 8B shapes): 20 attention ops in one captured graph, timed with
-// events over 5 replays after 2 warm-ups (the two tiny copies of each forward are included: ~1%).
+// heads, G = 4, d = 64 and 128 (the 1B and 8B shapes): 20 attention ops in one captured graph over layers
+// in turn (K/V from device memory), timed with events over 5 replays after 2 warm-ups (the two tiny copies
+// of each forward are included: ~1%).
 void bench_attention(cuda::CudaOps& ops) {
   std::vector<int> contexts;
   for (const char* s = std::getenv("KVANT_BENCH_ATTN_CTX"); s != nullptr && *s != '\0';) {
