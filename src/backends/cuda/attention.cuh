@@ -323,8 +323,6 @@ struct BulkStepRing : StepRingBase {
     }
     __syncwarp();
   }
-  // Lane 0: arm buffer b's barrier with both copies' bytes, then issue them. The fence orders the warp's
-  // reads of the buffer's previous step (finished at the caller's __syncwarp) before the copies' writes.
   // The 16-byte aligned span of rows [t, t + n) of stride bytes at base: its start and length.
   struct Span {
     const uint8_t* src;
@@ -335,6 +333,8 @@ struct BulkStepRing : StepRingBase {
     const uint8_t* const src = reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(first) & ~uintptr_t(15));
     return {src, uint32_t(first + size_t(n) * stride - src + 15) & ~15u};
   }
+  // Lane 0: arm buffer b's barrier with the four copies' bytes, then issue them. The fence orders the
+  // warp's reads of the buffer's previous step (finished at the caller's __syncwarp) before the copies' writes.
   __device__ void stage(int j, int b) const {
     if (lane != 0) return;
     const int t = t0(j), n = n_t(j);
@@ -563,7 +563,6 @@ __device__ inline void fill_code_pairs(const KvTables& t, uint32_t* lut, int cop
     for (int r = 0; r < copies / 4; ++r) dst[r] = make_uint4(pair, pair, pair, pair);
   }
 }
-
 
 template <int D>
 struct MmaWarpState {
