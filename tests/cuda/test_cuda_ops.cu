@@ -557,7 +557,7 @@ void bench_attention(cuda::CudaOps& ops) {
         c.max_batch = 512;
         // As many layers as make 256 MB of K/V (at most 20), attended in turn: each attention then reads its
         // keys from device memory, as in a model, not from the L2 the last replay left them in (a 32K-key
-        // turbo_kv_4b layer at d = 128 is 35 MB, which the H100/H200's 50 MB L2 holds).
+        // turbo_kv_4b layer at d = 128 is 35 MB, which the H100's 50 MB and the H200's 60 MB L2 hold).
         auto probe = KvCache::create(c);
         CHECK(bool(probe), "bench cache probe");
         if (!probe) continue;
