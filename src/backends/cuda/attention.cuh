@@ -210,12 +210,6 @@ __device__ __forceinline__ void decode_turbo_staged(const uint8_t* buf, int vec_
   }
 }
 
-// x[0..8) = elements 8*j8 .. 8*j8+7 of the vector at vec (in global memory; not turbo: staged).
-template <KvType T>
-__device__ __forceinline__ void decode_chunk(const uint8_t* vec, int j8, const float* centroids, float (&x)[8]) {
-  kv_decode8<T>(vec, j8, centroids, x);
-}
-
 template <KvType T>
 __device__ __forceinline__ void load_centroids(const KvTables& t, float* dst) {
   if constexpr (KvBits<T>::value > 0) {
@@ -409,11 +403,11 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
     const int voff = kSV ? ring.voff(j) : 0, vsoff = kSV ? ring.vsoff(j) : 0;
     auto k_decode = [&](int kk, int j8, float(&x)[8]) {
       if constexpr (kSK) decode_turbo_staged<KvBits<KD>::value>(kbuf, koff + kk * k_stride, j8, ck, x);
-      else decode_chunk<KD>(ks.at<kRing>(t0 + kk), j8, ck, x);
+      else kv_decode8<KD>(ks.at<kRing>(t0 + kk), j8, x);  // in global memory
     };
     auto v_decode = [&](int kk, int j8, float(&x)[8]) {
       if constexpr (kSV) decode_turbo_staged<KvBits<VD>::value>(vbuf, voff + kk * v_stride, j8, cv, x);
-      else decode_chunk<VD>(vs.at<kRing>(t0 + kk), j8, cv, x);
+      else kv_decode8<VD>(vs.at<kRing>(t0 + kk), j8, x);
     };
     auto k_scale = [&](int kk) { return kSK ? staged_half(kbuf, ksoff + 2 * kk) : 1.0f; };
     auto v_scale = [&](int kk) { return kSV ? staged_half(vbuf, vsoff + 2 * kk) : 1.0f; };

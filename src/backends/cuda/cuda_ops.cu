@@ -335,7 +335,7 @@ static void copy_kv_to_device(uint8_t* dev, const uint8_t* host, size_t bytes, s
   turbo_to_device_order(host, tmp.data(), bytes / turbo_vec, turbo_vec);
   KVANT_CUDA_CHECK(cudaMemcpy(dev, tmp.data(), bytes, cudaMemcpyHostToDevice));
 }
-static void copy_kv_to_host(uint8_t* host, const uint8_t* dev, size_t bytes, size_t turbo_vec) {
+static void copy_kv_to_host(const uint8_t* dev, uint8_t* host, size_t bytes, size_t turbo_vec) {
   if (turbo_vec == 0) {
     KVANT_CUDA_CHECK(cudaMemcpy(host, dev, bytes, cudaMemcpyDeviceToHost));
     return;
@@ -377,9 +377,7 @@ Status CudaOps::download_kv(KvCache& cache, KvCache& host) {
   DeviceKv& dk = kv(cache);
   KVANT_CUDA_CHECK(cudaStreamSynchronize(stream_));
   const KvLayerBytes b = kv_layer_bytes(cache);
-  for_each_kv_run(dk.layers, host, b.k, b.v, b.window, [](const uint8_t* dev, uint8_t* hst, size_t n, size_t turbo) {
-    copy_kv_to_host(hst, dev, n, turbo);
-  });
+  for_each_kv_run(dk.layers, host, b.k, b.v, b.window, copy_kv_to_host);
   return Status::ok();
 }
 
@@ -388,9 +386,7 @@ Status CudaOps::upload_kv(KvCache& cache, const KvCache& host) {
   DeviceKv& dk = kv(cache);
   KVANT_CUDA_CHECK(cudaStreamSynchronize(stream_));
   const KvLayerBytes b = kv_layer_bytes(cache);
-  for_each_kv_run(dk.layers, host, b.k, b.v, b.window, [](uint8_t* dev, const uint8_t* hst, size_t n, size_t turbo) {
-    copy_kv_to_device(dev, hst, n, turbo);
-  });
+  for_each_kv_run(dk.layers, host, b.k, b.v, b.window, copy_kv_to_device);
   return Status::ok();
 }
 
@@ -439,10 +435,9 @@ CudaOps::DeviceKv& CudaOps::kv(KvCache& cache) {
   }
   if (has_content) {
     const KvCache& host = cache;
-    for_each_kv_run(dk.layers, host, k_layer, v_layer, w_layer,
-                    [](uint8_t* dev, const uint8_t* hst, size_t n, size_t turbo) { copy_kv_to_device(dev, hst, n, turbo); });
+    for_each_kv_run(dk.layers, host, k_layer, v_layer, w_layer, copy_kv_to_device);
+    KVANT_CUDA_CHECK(cudaDeviceSynchronize());  // see weight()
   }
-  if (has_content) KVANT_CUDA_CHECK(cudaDeviceSynchronize());  // see weight()
   dk.layer_table = DeviceBuffer(sizeof(DeviceKvLayer) * dk.layers.size());
   KVANT_CUDA_CHECK(cudaMemcpy(dk.layer_table.get(), dk.layers.data(), dk.layer_table.bytes(), cudaMemcpyHostToDevice));
   if (dk.cfg.window > 0 && (kv_type_is_turbo(c.type_k) || kv_type_is_turbo(c.type_v))) {

@@ -38,7 +38,7 @@ template <> struct KvBits<KvType::TURBO_5B> { static constexpr int value = 5; };
 
 // o[0..8) = elements 8*j8 .. 8*j8+7 of the encoded vector at v (f32, f16, q8_0, q4_0).
 template <KvType T>
-__device__ __forceinline__ void kv_decode8(const uint8_t* v, int j8, const float* centroids, float* o) {
+__device__ __forceinline__ void kv_decode8(const uint8_t* v, int j8, float* o) {
   if constexpr (T == KvType::F32) {
     const float4* p = reinterpret_cast<const float4*>(v) + 2 * j8;
     const float4 a = p[0], b = p[1];
