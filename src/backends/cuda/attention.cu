@@ -127,6 +127,22 @@ __global__ void attention_combine_kernel(AttentionArgs a) {
   for (int e = tid; e < d; e += int(blockDim.x)) o[e] = (x_main[e] + x_win[e]) * inv;
 }
 
+// a.step_keys for a wide tensor-core launch at d = 64 (attend_warp_mma attends a 64-key step as two
+// sub-steps there only) whose blocks still fit as many per SM as their kernel is built for
+// (attention_blocks_per_sm; this guards KVANT_CUDA_ATTN_STAGES), else 32. H200, twentieth session: wide
+// 131,072 keys at d = 64 45.7 against 49.2 µs per attention; 4-warp blocks at d = 64 gained nothing (1B
+// tg64 @32K 998 against 1,004 t/s: their four blocks' buffers then fill the SM's shared memory).
+int attention_step_keys(const AttentionArgs& a, int gm) {
+  const int d = a.kv.head_dim;
+  if (a.step_keys <= kAttnStep || !a.mma || !attention_uses_mma(a.kv.type_k, a.kv.type_v, d) || d > 64 ||
+      a.warps <= kAttnWarps)
+    return kAttnStep;
+  const AttnSmem p = attention_smem(a.kv.type_k, a.kv.k_bytes, a.kv.type_v, a.kv.v_bytes, d, gm, a.stages, a.mma,
+                                    a.lut_copies, a.warps, a.step_keys);
+  const int blocks = attention_blocks_per_sm(a.warps, gm, d > 256 ? 2 : 1);
+  return blocks * (p.bytes() + 1024) <= kAttnSmemPerSm ? a.step_keys : kAttnStep;  // 1 KiB a block: the system's
+}
+
 }  // namespace
 
 int combine_threads(int n_parts, int head_dim, int fixed) {
@@ -156,8 +172,9 @@ int launch_attention(const AttentionArgs& args, cudaStream_t stream) {
   const int n_parts = a.splits_main + a.splits_window;
   const dim3 grid(a.n_rows * a.kv.n_head_kv * n_gchunks, n_parts);
   if (!attention_wide_ok(a)) a.warps = kAttnWarps;  // e.g. every key in the window: the f16 launch above
+  a.step_keys = attention_step_keys(a, gm);
   const size_t smem = attention_smem(a.kv.type_k, a.kv.k_bytes, a.kv.type_v, a.kv.v_bytes, d, gm, a.stages, a.mma,
-                                     a.lut_copies, a.warps)
+                                     a.lut_copies, a.warps, a.step_keys)
                           .bytes();
   a.launch_dependents = a.launch_dependents && int(grid.x * grid.y) <= device_sm_count();
   switch (a.kv.type_k) {

@@ -59,32 +59,37 @@ __host__ __device__ constexpr int mma_lut_bytes(int copies) { return 256 * copie
 // bits.
 struct AttnSmem {
   int fixed = 0, kcap = 0, vcap = 0, stages = 0, region = 0, lut = 0, bars = 0;
+  int step = kAttnStep;        // keys per staging step (AttentionArgs::step_keys on the tensor-core path)
+  int kcodes = 0, vcodes = 0;  // where a K, V buffer's scales start (attention_stage_code_cap)
   __host__ __device__ int bytes() const { return fixed + region; }
 };
-// A staging buffer of turbo vectors of vec_bytes (TurboHalf): one step of code rows + 15 bytes of 16-byte
+// A staging buffer of `keys` turbo vectors of vec_bytes (TurboHalf): the code rows + 15 bytes of 16-byte
 // alignment slack in front + 8 bytes read past the end by the aligned-word code loads, rounded up to 16
-// bytes (attention_stage_code_cap); then the step's scales (64 bytes + 15 of slack, rounded up).
-constexpr int kAttnStageScaleBytes = (2 * kAttnStep + 15 + 15) / 16 * 16;
-__host__ __device__ inline int attention_stage_code_cap(size_t vec_bytes) {
-  return (kAttnStep * (int(vec_bytes) - 2) + 15 + 8 + 15) / 16 * 16;
+// bytes (attention_stage_code_cap); then the scales (2 bytes a key + 15 of slack, rounded up).
+__host__ __device__ inline int attention_stage_code_cap(size_t vec_bytes, int keys) {
+  return (keys * (int(vec_bytes) - 2) + 15 + 8 + 15) / 16 * 16;
 }
-__host__ __device__ inline int attention_stage_cap(size_t vec_bytes) {
-  return attention_stage_code_cap(vec_bytes) + kAttnStageScaleBytes;
+__host__ __device__ inline int attention_stage_cap(size_t vec_bytes, int keys) {
+  return attention_stage_code_cap(vec_bytes, keys) + (2 * keys + 15 + 15) / 16 * 16;
 }
 // Turbo K and V of the compressed segment are always staged: `stages` buffers per warp when given
 // (AttentionArgs::stages; wide blocks: at most what fits), else 3 when that stays under 48 KiB (wide
 // blocks: under the SM's shared memory), else 2 (above 48 KiB the launch raises the kernel's limit).
-// mma: AttentionArgs::mma (the pair table only where the tensor-core path runs).
+// mma: AttentionArgs::mma (the pair table only where the tensor-core path runs); step_keys: its
+// AttentionArgs::step_keys (the CUDA-core path stages kAttnStep keys a step).
 __host__ __device__ inline AttnSmem attention_smem(KvType tk, size_t k_bytes, KvType tv, size_t v_bytes, int d, int gm,
                                                    int stages = 0, bool mma = false, int lut_copies = 16,
-                                                   int warps = kAttnWarps) {
+                                                   int warps = kAttnWarps, int step_keys = kAttnStep) {
   AttnSmem p;
   p.lut = mma && attention_uses_mma(tk, tv, d) ? mma_lut_bytes(lut_copies) : 0;
   p.bars = p.lut > 0 ? warps * kAttnMaxStages * 8 : 0;
   p.fixed = 4 * (64 + 128 + gm * d + warps * kAttnStep * gm) + p.lut + p.bars;
   const int merge = 4 * warps * gm * d;
-  p.kcap = kv_is_turbo(tk) ? attention_stage_cap(k_bytes) : 0;
-  p.vcap = kv_is_turbo(tv) ? attention_stage_cap(v_bytes) : 0;
+  p.step = p.lut > 0 ? step_keys : kAttnStep;
+  p.kcodes = kv_is_turbo(tk) ? attention_stage_code_cap(k_bytes, p.step) : 0;
+  p.vcodes = kv_is_turbo(tv) ? attention_stage_code_cap(v_bytes, p.step) : 0;
+  p.kcap = kv_is_turbo(tk) ? attention_stage_cap(k_bytes, p.step) : 0;
+  p.vcap = kv_is_turbo(tv) ? attention_stage_cap(v_bytes, p.step) : 0;
   // Wide blocks: the SM's shared memory less the KiB the system keeps per block.
   const int budget = warps > kAttnWarps ? kAttnSmemPerSm - 1024 : 48 * 1024;
   if (p.kcap + p.vcap > 0) {
@@ -130,6 +135,7 @@ struct AttnStage {
   int kcap, vcap, stages;
   uint64_t policy;  // L2 policy of the staging copies (evict-first), 0: none
   int kscales = 0, vscales = 0;
+  int step = kAttnStep;  // keys a step (AttnSmem::step)
 };
 template <int GM, int NCH>
 struct AttnWarpState {
@@ -218,28 +224,29 @@ __device__ __forceinline__ void load_centroids(const KvTables& t, float* dst) {
   }
 }
 
-// What a warp's staging rings share: its 32-key steps of [begin, end) (steps warp, warp + n_warps, ...),
-// n_my of them, and per warp S buffers of K (kw, kcap bytes each) and of V (vw), slot the one readied last.
+// What a warp's staging rings share: its steps of `step` keys of [begin, end) (steps warp, warp + n_warps,
+// ...), n_my of them, and per warp S buffers of K (kw, kcap bytes each) and of V (vw), slot the one readied
+// last.
 struct StepRingBase {
   const AttnSeg &ks, &vs;
   const AttnStage& st;
-  int begin, end, warp, lane, n_warps, n_my, S;
+  int begin, end, step, warp, lane, n_warps, n_my, S;
   int slot = -1;  // buffer of the step arrive() readied last
   uint8_t *kw, *vw;
-  __device__ StepRingBase(const AttnSeg& k, const AttnSeg& v, const AttnStage& stage, int b, int e, int stages,
-                          bool k_staged, bool v_staged)
-      : ks(k), vs(v), st(stage), begin(b), end(e) {
+  __device__ StepRingBase(const AttnSeg& k, const AttnSeg& v, const AttnStage& stage, int b, int e, int step_keys,
+                          int stages, bool k_staged, bool v_staged)
+      : ks(k), vs(v), st(stage), begin(b), end(e), step(step_keys) {
     lane = int(threadIdx.x) % 32;
     warp = int(threadIdx.x) / 32;
     n_warps = int(blockDim.x) / 32;
-    const int n_steps = (end - begin + kAttnStep - 1) / kAttnStep;
+    const int n_steps = (end - begin + step - 1) / step;
     n_my = warp < n_steps ? (n_steps - warp + n_warps - 1) / n_warps : 0;
     S = stages;
     kw = k_staged ? st.k + size_t(warp) * S * st.kcap : nullptr;
     vw = v_staged ? st.v + size_t(warp) * S * st.vcap : nullptr;
   }
-  __device__ int t0(int j) const { return begin + kAttnStep * (warp + n_warps * j); }
-  __device__ int n_t(int j) const { return min(kAttnStep, end - t0(j)); }
+  __device__ int t0(int j) const { return begin + step * (warp + n_warps * j); }
+  __device__ int n_t(int j) const { return min(step, end - t0(j)); }
   // kbuf, vbuf: the current step's 16-byte aligned staging buffers; koff, voff(j): the byte offset of step
   // j's first vector in them.
   __device__ const uint8_t* kbuf() const { return kw + slot * st.kcap; }
@@ -260,7 +267,7 @@ struct StepRing : StepRingBase {
   static_assert((kSK == (kKChunks > 0)) && (kSV == (kVChunks > 0)));
   static constexpr bool kStaged = kSK || kSV;
   __device__ StepRing(const AttnSeg& k, const AttnSeg& v, const AttnStage& stage, int b, int e)
-      : StepRingBase(k, v, stage, b, e, kStaged ? stage.stages : 1, kSK, kSV) {}
+      : StepRingBase(k, v, stage, b, e, kAttnStep, kStaged ? stage.stages : 1, kSK, kSV) {}
   __device__ void stage(int j, int b) const {
     if constexpr (kSK) {
       uint8_t* const dst = kw + b * st.kcap;
@@ -298,7 +305,8 @@ struct StepRing : StepRingBase {
   }
 };
 
-// StepRing's interface for the tensor-core path, filled by bulk copies: per warp `stages` K and V buffers
+// StepRing's interface for the tensor-core path, filled by bulk copies: steps of AttnStage::step keys (32,
+// or 64 for wide blocks at d = 64: AttentionArgs::step_keys), per warp `stages` K and V buffers
 // as in StepRing, each pair filled by four bulk copies (TMA: K's code rows and scales, V's) that lane 0
 // issues and that complete on the buffer's mbarrier (bars: this warp's kAttnMaxStages barriers). They copy
 // the bytes StepRing's lanes would: from the 16-byte boundary at or below a step's first row (scale) up to
@@ -308,7 +316,7 @@ struct BulkStepRing : StepRingBase {
   uint32_t bars;        // shared address of this warp's barriers, 8 bytes each
   uint64_t policy;
   __device__ BulkStepRing(const AttnSeg& k, const AttnSeg& v, const AttnStage& stage, uint64_t* warp_bars, int b, int e)
-      : StepRingBase(k, v, stage, b, e, stage.stages, true, true) {
+      : StepRingBase(k, v, stage, b, e, stage.step, stage.stages, true, true) {
     bars = uint32_t(__cvta_generic_to_shared(warp_bars));
     policy = st.policy != 0 ? st.policy : l2_evict_normal_policy();
     if (lane == 0) {
@@ -608,97 +616,107 @@ __device__ __forceinline__ void attend_warp_mma(BulkStepRing& ring, const MmaLut
 
   ring.prime();
   for (int j = 0; j < ring.n_my; ++j) {
-    const int n_t = ring.n_t(j);
+    const int n_step = ring.n_t(j);
     ring.arrive(j);
     const uint8_t* const kbuf = ring.kbuf();
     const uint8_t* const vbuf = ring.vbuf();
     // Code rows of d/2 = 32 or 64 bytes from 16-byte aligned heads (TurboHalf): koff = voff = 0 and every
     // lane's run is an aligned vector load.
-    const int koff = ring.koff(j), voff = ring.voff(j), ksoff = ring.ksoff(j), vsoff = ring.vsoff(j);
+    const int koff0 = ring.koff(j), voff0 = ring.voff(j), ksoff0 = ring.ksoff(j), vsoff0 = ring.vsoff(j);
+    // A staged step of 64 keys (d = 64 only, attention_step_keys) is attended as two 32-key sub-steps: one
+    // set of bulk copies and one barrier wait for both; the loop body stays one copy of the code. At d = 128
+    // the loop runs once (its registers are at the 128 limit of four blocks per SM).
+    constexpr int kSubSteps = D <= 64 ? 2 : 1;
+#pragma unroll 1
+    for (int sub = 0; sub < (kSubSteps > 1 ? n_step : 1); sub += kAttnStep) {
+      const int n_t = min(kAttnStep, n_step - sub);
+      const int koff = koff0 + sub * k_stride, voff = voff0 + sub * v_stride;
+      const int ksoff = ksoff0 + 2 * sub, vsoff = vsoff0 + 2 * sub;
 
-    // ---- scores: s[mt][e] = key 16·mt + g (+ 8 for e ≥ 2), head 2t + (e & 1) ----
-    float s[2][4];
+      // ---- scores: s[mt][e] = key 16·mt + g (+ 8 for e ≥ 2), head 2t + (e & 1) ----
+      float s[2][4];
 #pragma unroll
-    for (int mt = 0; mt < 2; ++mt) {
-      const int k0 = 16 * mt + g, k1 = k0 + 8;
-      uint32_t r0[kKWords], r1[kKWords];
-      words_aligned(kbuf, koff + k0 * k_stride + (D / 8) * t, r0);
-      words_aligned(kbuf, koff + k1 * k_stride + (D / 8) * t, r1);
-      float c[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+      for (int mt = 0; mt < 2; ++mt) {
+        const int k0 = 16 * mt + g, k1 = k0 + 8;
+        uint32_t r0[kKWords], r1[kKWords];
+        words_aligned(kbuf, koff + k0 * k_stride + (D / 8) * t, r0);
+        words_aligned(kbuf, koff + k1 * k_stride + (D / 8) * t, r1);
+        float c[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
-      for (int ks_ = 0; ks_ < kSteps; ++ks_) {
-        const int word = ks_ / 2, byte = 2 * (ks_ % 2);
-        const uint32_t a[4] = {lut.pair(r0[word], byte), lut.pair(r1[word], byte), lut.pair(r0[word], byte + 1),
-                               lut.pair(r1[word], byte + 1)};
-        mma_16816(c, a, qb[ks_][0], qb[ks_][1]);
+        for (int ks_ = 0; ks_ < kSteps; ++ks_) {
+          const int word = ks_ / 2, byte = 2 * (ks_ % 2);
+          const uint32_t a[4] = {lut.pair(r0[word], byte), lut.pair(r1[word], byte), lut.pair(r0[word], byte + 1),
+                                 lut.pair(r1[word], byte + 1)};
+          mma_16816(c, a, qb[ks_][0], qb[ks_][1]);
+        }
+        const bool v0 = k0 < n_t, v1 = k1 < n_t;
+        const float sc0 = v0 ? staged_half(kbuf, ksoff + 2 * k0) : 0.0f;
+        const float sc1 = v1 ? staged_half(kbuf, ksoff + 2 * k1) : 0.0f;
+        s[mt][0] = v0 ? c[0] * sc0 : -INFINITY;
+        s[mt][1] = v0 ? c[1] * sc0 : -INFINITY;
+        s[mt][2] = v1 ? c[2] * sc1 : -INFINITY;
+        s[mt][3] = v1 ? c[3] * sc1 : -INFINITY;
       }
-      const bool v0 = k0 < n_t, v1 = k1 < n_t;
-      const float sc0 = v0 ? staged_half(kbuf, ksoff + 2 * k0) : 0.0f;
-      const float sc1 = v1 ? staged_half(kbuf, ksoff + 2 * k1) : 0.0f;
-      s[mt][0] = v0 ? c[0] * sc0 : -INFINITY;
-      s[mt][1] = v0 ? c[1] * sc0 : -INFINITY;
-      s[mt][2] = v1 ? c[2] * sc1 : -INFINITY;
-      s[mt][3] = v1 ? c[3] * sc1 : -INFINITY;
-    }
 
-    // ---- online softmax per head (the 8 lanes of a t share their heads) ----
+      // ---- online softmax per head (the 8 lanes of a t share their heads) ----
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      float mx = fmaxf(fmaxf(s[0][h], s[0][h + 2]), fmaxf(s[1][h], s[1][h + 2]));
+      for (int h = 0; h < 2; ++h) {
+        float mx = fmaxf(fmaxf(s[0][h], s[0][h + 2]), fmaxf(s[1][h], s[1][h + 2]));
 #pragma unroll
-      for (int o = 4; o < 32; o <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-      const float m_new = fmaxf(w.m[h], mx);  // finite: key 0 of the step is valid
-      const float corr = exp2_approx(w.m[h] - m_new);
-      w.m[h] = m_new;
-      float sum = 0.0f;
+        for (int o = 4; o < 32; o <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+        const float m_new = fmaxf(w.m[h], mx);  // finite: key 0 of the step is valid
+        const float corr = exp2_approx(w.m[h] - m_new);
+        w.m[h] = m_new;
+        float sum = 0.0f;
+#pragma unroll
+        for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+          for (int e = h; e < 4; e += 2) {
+            s[mt][e] = exp2_approx(s[mt][e] - m_new);  // −inf (invalid key) → 0
+            sum += s[mt][e];
+          }
+        w.l[h] = w.l[h] * corr + sum;
+#pragma unroll
+        for (int i = 0; i < kSteps; ++i) w.o[i][h] *= corr, w.o[i][h + 2] *= corr;
+      }
+      // Weights p·scale_v as f16 [head][key] for the B fragments of the value mma.
 #pragma unroll
       for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
-        for (int e = h; e < 4; e += 2) {
-          s[mt][e] = exp2_approx(s[mt][e] - m_new);  // −inf (invalid key) → 0
-          sum += s[mt][e];
+        for (int hi = 0; hi < 2; ++hi) {
+          const int key = 16 * mt + g + 8 * hi;
+          const float sv = key < n_t ? staged_half(vbuf, vsoff + 2 * key) : 0.0f;
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            if (2 * t + h < GM)
+              pw[(2 * t + h) * kMmaWeightStride + key] = __half_as_ushort(__float2half_rn(s[mt][2 * hi + h] * sv));
+          }
         }
-      w.l[h] = w.l[h] * corr + sum;
-#pragma unroll
-      for (int i = 0; i < kSteps; ++i) w.o[i][h] *= corr, w.o[i][h + 2] *= corr;
-    }
-    // Weights p·scale_v as f16 [head][key] for the B fragments of the value mma.
-#pragma unroll
-    for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-      for (int hi = 0; hi < 2; ++hi) {
-        const int key = 16 * mt + g + 8 * hi;
-        const float sv = key < n_t ? staged_half(vbuf, vsoff + 2 * key) : 0.0f;
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          if (2 * t + h < GM)
-            pw[(2 * t + h) * kMmaWeightStride + key] = __half_as_ushort(__float2half_rn(s[mt][2 * hi + h] * sv));
-        }
-      }
-    __syncwarp();
+      __syncwarp();
 
-    // ---- Oᵀ += Vᵀ · Pᵀ: k-step kq = keys 16·kq .. + 15; lane keys 16·kq + 2t (+1, +8, +9) ----
+      // ---- Oᵀ += Vᵀ · Pᵀ: k-step kq = keys 16·kq .. + 15; lane keys 16·kq + 2t (+1, +8, +9) ----
 #pragma unroll
-    for (int kq = 0; kq < 2; ++kq) {
-      const int ka = 16 * kq + 2 * t;
-      const uint32_t b0 = *reinterpret_cast<const uint32_t*>(pw_row + ka);
-      const uint32_t b1 = *reinterpret_cast<const uint32_t*>(pw_row + ka + 8);
-      uint32_t wa[kVWords], wb[kVWords], wa8[kVWords], wb8[kVWords];
-      const int run = (D / 16) * g;
-      words_aligned(vbuf, voff + ka * v_stride + run, wa);
-      words_aligned(vbuf, voff + (ka + 1) * v_stride + run, wb);
-      words_aligned(vbuf, voff + (ka + 8) * v_stride + run, wa8);
-      words_aligned(vbuf, voff + (ka + 9) * v_stride + run, wb8);
+      for (int kq = 0; kq < 2; ++kq) {
+        const int ka = 16 * kq + 2 * t;
+        const uint32_t b0 = *reinterpret_cast<const uint32_t*>(pw_row + ka);
+        const uint32_t b1 = *reinterpret_cast<const uint32_t*>(pw_row + ka + 8);
+        uint32_t wa[kVWords], wb[kVWords], wa8[kVWords], wb8[kVWords];
+        const int run = (D / 16) * g;
+        words_aligned(vbuf, voff + ka * v_stride + run, wa);
+        words_aligned(vbuf, voff + (ka + 1) * v_stride + run, wb);
+        words_aligned(vbuf, voff + (ka + 8) * v_stride + run, wa8);
+        words_aligned(vbuf, voff + (ka + 9) * v_stride + run, wb8);
 #pragma unroll
-      for (int i = 0; i < kSteps; ++i) {  // byte i of each key's run: rows (d/8)·g + 2i, + 1 of tile i
-        const uint32_t pa = lut.pair(wa[i / 4], i % 4), pb = lut.pair(wb[i / 4], i % 4);
-        const uint32_t pa8 = lut.pair(wa8[i / 4], i % 4), pb8 = lut.pair(wb8[i / 4], i % 4);
-        const uint32_t a[4] = {__byte_perm(pa, pb, 0x5410), __byte_perm(pa, pb, 0x7632), __byte_perm(pa8, pb8, 0x5410),
-                               __byte_perm(pa8, pb8, 0x7632)};
-        mma_16816(w.o[i], a, b0, b1);
+        for (int i = 0; i < kSteps; ++i) {  // byte i of each key's run: rows (d/8)·g + 2i, + 1 of tile i
+          const uint32_t pa = lut.pair(wa[i / 4], i % 4), pb = lut.pair(wb[i / 4], i % 4);
+          const uint32_t pa8 = lut.pair(wa8[i / 4], i % 4), pb8 = lut.pair(wb8[i / 4], i % 4);
+          const uint32_t a[4] = {__byte_perm(pa, pb, 0x5410), __byte_perm(pa, pb, 0x7632), __byte_perm(pa8, pb8, 0x5410),
+                                 __byte_perm(pa8, pb8, 0x7632)};
+          mma_16816(w.o[i], a, b0, b1);
+        }
       }
+      __syncwarp();  // this sub-step's weights (and after the last, the step's buffers) may be rewritten now
     }
-    __syncwarp();  // this step's buffers and weights may be rewritten from now on
   }
   ring.drain();
 #pragma unroll
@@ -710,9 +728,12 @@ __device__ __forceinline__ void attend_warp_mma(BulkStepRing& ring, const MmaLut
 // LPK lanes per key, NCH chunks of 8 elements per lane (d ≤ 8·LPK·NCH), GM query heads per block, NW
 // warps per block (4, or kAttnWideWarps for wide tensor-core launches). GM = 4, NCH = 1 is held to 128
 // registers (16 warps per SM: 4 blocks, or 1 wide block), the others to 255.
+__host__ __device__ constexpr int attention_blocks_per_sm(int warps, int gm, int nch) {
+  return warps > kAttnWarps ? 1 : gm == 4 && nch == 1 ? 4 : 2;
+}
 template <int NW, int GM, int NCH>
 constexpr int attention_min_blocks() {
-  return NW > kAttnWarps ? 1 : GM == 4 && NCH == 1 ? 4 : 2;
+  return attention_blocks_per_sm(NW, GM, NCH);
 }
 template <KvType KT, KvType VT, int LPK, int NCH, int GM, int NW>
 __global__ void __launch_bounds__(32 * NW, (attention_min_blocks<NW, GM, NCH>())) attention_kernel(AttentionArgs a) {
@@ -728,7 +749,8 @@ __global__ void __launch_bounds__(32 * NW, (attention_min_blocks<NW, GM, NCH>())
   const int g0 = gchunk * GM, G = min(GM, g_total - g0);
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
 
-  const AttnSmem plan = attention_smem(KT, a.kv.k_bytes, VT, a.kv.v_bytes, d, GM, a.stages, a.mma, a.lut_copies, NW);
+  const AttnSmem plan =
+      attention_smem(KT, a.kv.k_bytes, VT, a.kv.v_bytes, d, GM, a.stages, a.mma, a.lut_copies, NW, a.step_keys);
   float* const ck = reinterpret_cast<float*>(smem);    // [32]
   float* const cv = ck + 32;                            // [32]
   float* const m_w = cv + 32;                           // [warps][GM]
@@ -843,8 +865,9 @@ __global__ void __launch_bounds__(32 * NW, (attention_min_blocks<NW, GM, NCH>())
                           plan.vcap,
                           plan.stages,
                           a.evict_kv ? l2_evict_first_policy() : 0,
-                          kv_is_turbo(KT) ? attention_stage_code_cap(a.kv.k_bytes) : 0,
-                          kv_is_turbo(VT) ? attention_stage_code_cap(a.kv.v_bytes) : 0};
+                          plan.kcodes,
+                          plan.vcodes,
+                          plan.step};
   auto cuda_core_path = [&]() {
     float q[NCH][GM][8];
     const int c = lane % LPK;

@@ -109,6 +109,8 @@ CudaOps::CudaOps() {
     attention_lut_copies_ = std::atoi(s) == 32 ? 32 : 16;
   if (const char* s = std::getenv("KVANT_CUDA_ATTN_STAGES"); s != nullptr && *s != 0)
     attention_stages_ = std::clamp(std::atoi(s), 2, 8);
+  if (const char* s = std::getenv("KVANT_CUDA_ATTN_STEP"); s != nullptr && *s != 0)
+    attention_step_keys_ = std::atoi(s) == 64 ? 64 : 32;
   if (const char* s = std::getenv("KVANT_CUDA_ATTN_WARPS"); s != nullptr && *s != 0)
     attention_warps_ = std::atoi(s) == 4 ? 4 : kAttnWideWarps;
   if (const char* s = std::getenv("KVANT_CUDA_ATTN_WIDE_KEYS"); s != nullptr && *s != 0)

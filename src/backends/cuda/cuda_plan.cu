@@ -363,6 +363,7 @@ void CudaOps::emit_attention(const Op& op, bool graph_mode, const RopeKvArgs* to
   // Wide blocks hold one pair table for 16 warps: 32 replicas (conflict-free lookups); 4-warp blocks 16.
   a.lut_copies = attention_lut_copies_ > 0 ? attention_lut_copies_ : a.warps == kAttnWideWarps ? 32 : 16;
   a.stages = attention_stages_;
+  a.step_keys = attention_step_keys_;
   a.combine_threads = combine_threads_;
   if (window_only_kv(dk.cfg)) {
     // Every position the cache can hold stays in its f16 window ring, slot = position (ring_slots ==

@@ -204,6 +204,10 @@ struct AttentionArgs {
   bool mma = false;
   int lut_copies = 16;  // replicas of its pair table, 16 or 32 (mma_lut_bytes); KVANT_CUDA_ATTN_LUT
   int stages = 0;  // staging buffers per warp (turbo halves); 0: attention_smem's rule. KVANT_CUDA_ATTN_STAGES
+  // Keys per staging step of the tensor-core path, 32 or 64: a 64-key step's K and V arrive by one set of
+  // bulk copies and one barrier wait and are attended as two 32-key sub-steps. launch_attention keeps 64
+  // for wide blocks at d = 64 only (attention_step_keys); KVANT_CUDA_ATTN_STEP=32 (A/B).
+  int step_keys = 64;
   // Warps per block: 4, or 16 (kAttnWideWarps, one block per SM) for a tensor-core launch over a long
   // context (attention_wide_ok; CudaOps::attention_shape decides; KVANT_CUDA_ATTN_WARPS=4 keeps 4, A/B).
   int warps = 4;
