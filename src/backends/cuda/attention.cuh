@@ -710,8 +710,8 @@ __device__ __forceinline__ void attend_warp_mma(BulkStepRing& ring, const MmaLut
         for (int i = 0; i < kSteps; ++i) {  // byte i of each key's run: rows (d/8)·g + 2i, + 1 of tile i
           const uint32_t pa = lut.pair(wa[i / 4], i % 4), pb = lut.pair(wb[i / 4], i % 4);
           const uint32_t pa8 = lut.pair(wa8[i / 4], i % 4), pb8 = lut.pair(wb8[i / 4], i % 4);
-          const uint32_t a[4] = {__byte_perm(pa, pb, 0x5410), __byte_perm(pa, pb, 0x7632), __byte_perm(pa8, pb8, 0x5410),
-                                 __byte_perm(pa8, pb8, 0x7632)};
+          const uint32_t a[4] = {__byte_perm(pa, pb, 0x5410), __byte_perm(pa, pb, 0x7632),
+                                 __byte_perm(pa8, pb8, 0x5410), __byte_perm(pa8, pb8, 0x7632)};
           mma_16816(w.o[i], a, b0, b1);
         }
       }
