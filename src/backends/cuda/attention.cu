@@ -139,7 +139,7 @@ int attention_step_keys(const AttentionArgs& a, int gm) {
     return kAttnStep;
   const AttnSmem p = attention_smem(a.kv.type_k, a.kv.k_bytes, a.kv.type_v, a.kv.v_bytes, d, gm, a.stages, a.mma,
                                     a.lut_copies, a.warps, a.step_keys);
-  const int blocks = attention_blocks_per_sm(a.warps, gm, d > 256 ? 2 : 1);
+  const int blocks = attention_blocks_per_sm(a.warps, gm, 1);  // d = 64: one 8-element chunk per lane
   return blocks * (p.bytes() + 1024) <= kAttnSmemPerSm ? a.step_keys : kAttnStep;  // 1 KiB a block: the system's
 }
 
