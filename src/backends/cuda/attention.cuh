@@ -315,11 +315,15 @@ struct BulkStepRing : StepRingBase {
   uint32_t parity = 0;  // bit b: parity of the phase that buffer b's next fill completes
   uint32_t bars;        // shared address of this warp's barriers, 8 bytes each
   uint64_t policy;
-  __device__ BulkStepRing(const AttnSeg& k, const AttnSeg& v, const AttnStage& stage, uint64_t* warp_bars, int b, int e)
-      : StepRingBase(k, v, stage, b, e, stage.step, stage.stages, true, true) {
+  bool primed;          // the first S − 1 steps were issued by an earlier ring of the same steps
+  // primed: a ring of the same warp, segment and keys initialised the barriers and called prime() before
+  // (AttentionArgs::stage_before_wait); this one takes over its state, which is still the initial one.
+  __device__ BulkStepRing(const AttnSeg& k, const AttnSeg& v, const AttnStage& stage, uint64_t* warp_bars, int b, int e,
+                          bool already_primed = false)
+      : StepRingBase(k, v, stage, b, e, stage.step, stage.stages, true, true), primed(already_primed) {
     bars = uint32_t(__cvta_generic_to_shared(warp_bars));
     policy = st.policy != 0 ? st.policy : l2_evict_normal_policy();
-    if (lane == 0) {
+    if (lane == 0 && !primed) {
       for (int i = 0; i < S; ++i) mbarrier_init(bars + 8 * i, 1);
       fence_proxy_async_shared();
     }
@@ -353,6 +357,7 @@ struct BulkStepRing : StepRingBase {
     bulk_copy_async(vdst + st.vscales, vss.src, vss.bytes, bar, policy);
   }
   __device__ void prime() const {
+    if (primed) return;
     for (int j = 0; j + 1 < S && j < n_my; ++j) stage(j, j);
   }
   __device__ void arrive(int j) {
@@ -772,8 +777,8 @@ __global__ void __launch_bounds__(32 * NW, (attention_min_blocks<NW, GM, NCH>())
   constexpr bool kMmaKernel = attention_mma_types(KT, VT) && NCH == 1 && (LPK == 8 || LPK == 16) && GM <= 8;
   const bool use_mma = kMmaKernel && plan.lut > 0 && d == 8 * LPK && int(blockIdx.y) < a.splits_main;
   if (use_mma) fill_code_pairs(a.tables, lut, a.lut_copies);
-  pdl_prologue();  // from here on: positions, queries and cache written by earlier kernels
-
+  // The positions come from the upload that precedes a forward's first kernel (stream order), so they can
+  // be read before the wait for the previous kernel.
   const int n_keys = a.positions[r] + 1;
   const int n_recent = a.kv.window > 0 ? min(a.kv.window, n_keys) : 0;
   const int n_old = n_keys - n_recent;
@@ -787,6 +792,33 @@ __global__ void __launch_bounds__(32 * NW, (attention_min_blocks<NW, GM, NCH>())
   const size_t head0 = size_t(r) * a.n_head + size_t(h) * g_total + g0;
   const float scale = 1.0f / sqrtf(float(d));
   const int pos = n_keys - 1;
+  // The compressed segment of head h: host-layout vectors, or a turbo head's code rows and scales.
+  auto main_segment = [&](uint8_t* half, size_t bytes, bool turbo) {
+    if (!turbo) return AttnSeg{half + size_t(h) * a.kv.n_ctx * bytes, bytes, 0};
+    const TurboHalf th(half, n_kv, a.kv.n_ctx, bytes);
+    AttnSeg seg{th.code_row(h, 0), th.code_bytes, 0};
+    seg.scales = th.scale_at(h, 0);
+    return seg;
+  };
+  const AttnSeg ks_main = main_segment(a.layer.k, a.kv.k_bytes, kv_is_turbo(KT));
+  const AttnSeg vs_main = main_segment(a.layer.v, a.kv.v_bytes, kv_is_turbo(VT));
+  const AttnStage st_main{region,
+                          region + size_t(NW) * plan.stages * plan.kcap,
+                          plan.kcap,
+                          plan.vcap,
+                          plan.stages,
+                          a.evict_kv ? l2_evict_first_policy() : 0,
+                          plan.kcodes,
+                          plan.vcodes,
+                          plan.step};
+  // A decode step's first bulk copies of old keys go out before the wait (AttentionArgs::stage_before_wait):
+  // their DRAM latency overlaps the previous kernel's tail and the query's preparation below. The block
+  // whose keys end at the token stores it first and stages after the block barrier, as without.
+  const bool staged_early = use_mma && a.stage_before_wait && !(begin < end && end == n_keys);
+  if constexpr (kMmaKernel) {
+    if (staged_early) BulkStepRing(ks_main, vs_main, st_main, bars + warp * kAttnMaxStages, begin, end).prime();
+  }
+  pdl_prologue();  // from here on: queries and cache written by earlier kernels
   // Each warp readies its own query heads g = warp, warp + 4, ...: load, RoPE (fused token write), scale,
   // rotate (compressed K of a rotating codec) — warp-synchronous, one block barrier below. The loads come
   // first, all in flight together: the query heads and, in a block that stores the token (below), its K
@@ -849,25 +881,6 @@ __global__ void __launch_bounds__(32 * NW, (attention_min_blocks<NW, GM, NCH>())
   // ---- the key loop, then each warp's m, l and accumulators to shared memory for the merge (the
   // staging region becomes the merge buffer after a barrier) ----
   float* const wsh_w = wsh + warp * kAttnStep * GM;
-  // The compressed segment of head h: host-layout vectors, or a turbo head's code rows and scales.
-  auto main_segment = [&](uint8_t* half, size_t bytes, bool turbo) {
-    if (!turbo) return AttnSeg{half + size_t(h) * a.kv.n_ctx * bytes, bytes, 0};
-    const TurboHalf th(half, n_kv, a.kv.n_ctx, bytes);
-    AttnSeg seg{th.code_row(h, 0), th.code_bytes, 0};
-    seg.scales = th.scale_at(h, 0);
-    return seg;
-  };
-  const AttnSeg ks_main = main_segment(a.layer.k, a.kv.k_bytes, kv_is_turbo(KT));
-  const AttnSeg vs_main = main_segment(a.layer.v, a.kv.v_bytes, kv_is_turbo(VT));
-  const AttnStage st_main{region,
-                          region + size_t(NW) * plan.stages * plan.kcap,
-                          plan.kcap,
-                          plan.vcap,
-                          plan.stages,
-                          a.evict_kv ? l2_evict_first_policy() : 0,
-                          plan.kcodes,
-                          plan.vcodes,
-                          plan.step};
   auto cuda_core_path = [&]() {
     float q[NCH][GM][8];
     const int c = lane % LPK;
@@ -924,7 +937,7 @@ __global__ void __launch_bounds__(32 * NW, (attention_min_blocks<NW, GM, NCH>())
   if constexpr (kMmaKernel) {
     if (use_mma) {
       MmaWarpState<8 * LPK> wm;
-      BulkStepRing ring(ks_main, vs_main, st_main, bars + warp * kAttnMaxStages, begin, end);
+      BulkStepRing ring(ks_main, vs_main, st_main, bars + warp * kAttnMaxStages, begin, end, staged_early);
       attend_warp_mma<8 * LPK, GM>(ring, MmaLut(reinterpret_cast<const uint8_t*>(lut), a.lut_copies, lane),
                                    reinterpret_cast<uint16_t*>(wsh_w), q_sh, G, wm);
       __syncthreads();

@@ -105,6 +105,7 @@ CudaOps::CudaOps() {
   early_matvec_ = env_switch_on("KVANT_CUDA_EARLY_MATVEC");
   per_head_attention_ = env_switch_on("KVANT_CUDA_ATTN_PER_HEAD");
   mma_attention_ = env_switch_on("KVANT_CUDA_ATTN_MMA") && device_is_sm90_or_later();  // bulk copies: sm_90
+  attention_early_stage_ = env_switch_on("KVANT_CUDA_ATTN_EARLY_STAGE");
   if (const char* s = std::getenv("KVANT_CUDA_ATTN_LUT"); s != nullptr && *s != 0)
     attention_lut_copies_ = std::atoi(s) == 32 ? 32 : 16;
   if (const char* s = std::getenv("KVANT_CUDA_ATTN_STAGES"); s != nullptr && *s != 0)

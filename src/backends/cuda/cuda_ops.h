@@ -138,6 +138,7 @@ class CudaOps final : public Ops {
   int attention_lut_copies_ = 0;    // AttentionArgs::lut_copies, 0: 32 in wide blocks, else 16; KVANT_CUDA_ATTN_LUT
   int attention_stages_ = 0;        // AttentionArgs::stages; KVANT_CUDA_ATTN_STAGES=N (2..8, A/B)
   int attention_step_keys_ = 64;    // AttentionArgs::step_keys; KVANT_CUDA_ATTN_STEP=32 (A/B)
+  bool attention_early_stage_ = true;  // AttentionArgs::stage_before_wait; KVANT_CUDA_ATTN_EARLY_STAGE=0 (A/B)
   int attention_warps_ = kAttnWideWarps;  // wide blocks where they apply; KVANT_CUDA_ATTN_WARPS=4 (A/B)
   int attention_wide_keys_ = kAttnWideMinKeys;  // KVANT_CUDA_ATTN_WIDE_KEYS=N (A/B)
   int wide_attention_launches_ = 0;

@@ -384,6 +384,7 @@ void CudaOps::emit_attention(const Op& op, bool graph_mode, const RopeKvArgs* to
     a.token.k = token->k;
     a.token.v = token->v;
     a.token.stage = token->stage;
+    a.stage_before_wait = attention_early_stage_;
   }
   wide_attention_launches_ += a.warps == kAttnWideWarps;
   const int busy = launch_attention(a, stream_);

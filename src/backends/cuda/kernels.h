@@ -208,6 +208,12 @@ struct AttentionArgs {
   // bulk copies and one barrier wait and are attended as two 32-key sub-steps. launch_attention keeps 64
   // for wide blocks at d = 64 only (attention_step_keys); KVANT_CUDA_ATTN_STEP=32 (A/B).
   int step_keys = 64;
+  // A decode step's first staging copies of the compressed segment go out before the wait for the previous
+  // kernel (griddepcontrol.wait): those keys were written by earlier forwards (this forward's token is in the
+  // window, or stored by the block whose keys end at it, which waits as before), and the positions come
+  // from the upload that precedes the forward. Set for the fused token write (decode) only;
+  // KVANT_CUDA_ATTN_EARLY_STAGE=0 turns it off (A/B).
+  bool stage_before_wait = false;
   // Warps per block: 4, or 16 (kAttnWideWarps, one block per SM) for a tensor-core launch over a long
   // context (attention_wide_ok; CudaOps::attention_shape decides; KVANT_CUDA_ATTN_WARPS=4 keeps 4, A/B).
   int warps = 4;
