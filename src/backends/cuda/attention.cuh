@@ -811,10 +811,12 @@ __global__ void __launch_bounds__(32 * NW, (attention_min_blocks<NW, GM, NCH>())
                           plan.kcodes,
                           plan.vcodes,
                           plan.step};
+  // The blocks whose keys end at the token (fused decode write) store it before attending.
+  const bool stores_token = a.token.on && begin < end && end == n_keys;
   // A decode step's first bulk copies of old keys go out before the wait (AttentionArgs::stage_before_wait):
-  // their DRAM latency overlaps the previous kernel's tail and the query's preparation below. The block
-  // whose keys end at the token stores it first and stages after the block barrier, as without.
-  const bool staged_early = use_mma && a.stage_before_wait && !(begin < end && end == n_keys);
+  // their DRAM latency overlaps the previous kernel's tail and the query's preparation below. A block that
+  // stores the token stages after the block barrier, as without.
+  const bool staged_early = use_mma && a.stage_before_wait && !stores_token;
   if constexpr (kMmaKernel) {
     if (staged_early) BulkStepRing(ks_main, vs_main, st_main, bars + warp * kAttnMaxStages, begin, end).prime();
   }
@@ -823,7 +825,7 @@ __global__ void __launch_bounds__(32 * NW, (attention_min_blocks<NW, GM, NCH>())
   // rotate (compressed K of a rotating codec) — warp-synchronous, one block barrier below. The loads come
   // first, all in flight together: the query heads and, in a block that stores the token (below), its K
   // (warp 0) or V (warp 1) head.
-  const bool writes_token = a.token.on && begin < end && end == n_keys && warp < 2;
+  const bool writes_token = stores_token && warp < 2;
   // Query head g is readied by warp g % NW; with fewer heads than warps, by warps 2, 3, ... (0 and 1
   // store the token).
   const int q_warp = GM < NW ? (warp + NW - 2) % NW : warp;
