@@ -393,7 +393,7 @@ __device__ __forceinline__ void reduce_passes(float (&r)[GM], const PassDot& pas
 // One warp's share of keys [begin, end): steps of 32 keys, step s = warp, warp + 4, ...; lane (kg, c)
 // = (lane / LPK, lane % LPK) handles chunks c + LPK·i of key kg + KP·p in pass p and owns key kg + KP·c.
 // wsh: this warp's [32][GM] floats of shared memory for the step's value weights.
-template <KvType KD, KvType VD, bool kSK, bool kSV, bool kRing, int LPK, int NCH, int GM>
+template <KvType KD, KvType VD, bool kSK, bool kSV, bool kRing, int LPK, int NCH, int GM, bool kVE>
 __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs, int begin, int end, int d8,
                                             const AttnStage& st, const float* ck, const float* cv, float* wsh,
                                             const float (&q)[NCH][GM][8], AttnWarpState<GM, NCH>& w) {
@@ -433,6 +433,19 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
       const int kk = kg + KP * p;
       return kk < n_t ? kk : 0;
     };
+    // One query head per block (short contexts, f16 values in place; kVE: AttentionArgs::values_early):
+    // the step's value chunks are loaded with its keys, not after the softmax — one L2 round trip less on
+    // the chain such a launch is.
+    // Up to d = 128 (LPK ≤ 16): 4·LPK registers.
+    constexpr bool kValuesEarly = kVE && !kSV && VD == KvType::F16 && GM == 1 && LPK <= 16;
+    uint4 v_early[kValuesEarly ? LPK : 1][NCH];
+    if constexpr (kValuesEarly) {
+#pragma unroll
+      for (int p = 0; p < LPK; ++p)
+#pragma unroll
+        for (int i = 0; i < NCH; ++i)
+          v_early[p][i] = *(reinterpret_cast<const uint4*>(vs.at<kRing>(t0 + pass_key(p))) + min(c + LPK * i, d8 - 1));
+    }
     // ---- scores: s[g] of the key this lane owns (turbo: times the key's scale, applied once) ----
     auto pass_dot = [&](int p, float (&dot)[GM]) {
       const int kk = pass_key(p);
@@ -498,7 +511,8 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
 #pragma unroll
       for (int i = 0; i < NCH; ++i) {
         float x[8];
-        v_decode(kk, min(c + LPK * i, d8 - 1), x);  // chunks past d: accumulated, never stored
+        if constexpr (kValuesEarly) f16x8_to_float(v_early[p][i], x);
+        else v_decode(kk, min(c + LPK * i, d8 - 1), x);  // chunks past d: accumulated, never stored
 #pragma unroll
         for (int g = 0; g < GM; ++g)
 #pragma unroll
@@ -740,7 +754,8 @@ template <int NW, int GM, int NCH>
 constexpr int attention_min_blocks() {
   return attention_blocks_per_sm(NW, GM, NCH);
 }
-template <KvType KT, KvType VT, int LPK, int NCH, int GM, int NW>
+// VE: the one-head-per-block instantiations (GM = 1) of AttentionArgs::values_early (attend_warp).
+template <KvType KT, KvType VT, int LPK, int NCH, int GM, int NW, bool VE>
 __global__ void __launch_bounds__(32 * NW, (attention_min_blocks<NW, GM, NCH>())) attention_kernel(AttentionArgs a) {
   if (a.launch_dependents) pdl_launch_dependents();
   extern __shared__ __align__(16) uint8_t smem[];
@@ -830,8 +845,11 @@ __global__ void __launch_bounds__(32 * NW, (attention_min_blocks<NW, GM, NCH>())
   // store the token).
   const int q_warp = GM < NW ? (warp + NW - 2) % NW : warp;
   float* const token_x = reinterpret_cast<float*>(region) + size_t(warp) * 3 * d;
+  constexpr int kPer = LPK * NCH / 4 > 0 ? LPK * NCH / 4 : 1;  // d ≤ 8·LPK·NCH = 32·kPer
+  // A decode step's RoPE angles (the table the embed kernel wrote) load with the query, not after it.
+  const bool rope_table = a.token.on && a.token.rope.table != nullptr;
+  RopeLaneAngles<(kPer + 1) / 2> angles;  // rope_dim / 2 ≤ d / 2 ≤ 16·kPer pairs
   {
-    constexpr int kPer = LPK * NCH / 4 > 0 ? LPK * NCH / 4 : 1;  // d ≤ 8·LPK·NCH = 32·kPer
     constexpr int kHeads = (GM + NW - 1) / NW;
     float qv[kHeads][kPer], tv[kPer];
 #pragma unroll
@@ -843,6 +861,7 @@ __global__ void __launch_bounds__(32 * NW, (attention_min_blocks<NW, GM, NCH>())
         qv[k][j] = g < G && i < d ? a.q[(head0 + g) * d + i] : 0.0f;
       }
     }
+    if (rope_table && (a.token.rope_q || writes_token)) angles.load(a.token.rope, lane);
     if (writes_token) {
       const float* src = (warp == 0 ? a.token.k : a.token.v) + size_t(h) * d;
 #pragma unroll
@@ -864,7 +883,10 @@ __global__ void __launch_bounds__(32 * NW, (attention_min_blocks<NW, GM, NCH>())
   }
   for (int g = q_warp; g < G; g += NW) {
     float* qg = q_sh + g * d;
-    if (a.token.on && a.token.rope_q) rope_shared(qg, pos, a.token.rope, lane);
+    if (a.token.on && a.token.rope_q) {
+      if (rope_table) angles.rotate(qg, a.token.rope, lane);
+      else rope_shared(qg, pos, a.token.rope, lane);
+    }
     for (int i = lane; i < d; i += 32) qg[i] *= scale;
     __syncwarp();
     if (!in_window && a.kv.rotate_k) rotate_shared(qg, d, a.tables.signs, false, lane, 32, WarpSync{});
@@ -875,7 +897,10 @@ __global__ void __launch_bounds__(32 * NW, (attention_min_blocks<NW, GM, NCH>())
   if (writes_token) {
     const bool is_k = warp == 0;
     float* const x = token_x;
-    if (is_k && a.token.rope_k) rope_shared(x, pos, a.token.rope, lane);
+    if (is_k && a.token.rope_k) {
+      if (rope_table) angles.rotate(x, a.token.rope, lane);
+      else rope_shared(x, pos, a.token.rope, lane);
+    }
     store_token_vector(a.kv, a.layer, a.tables, false, a.token.stage, is_k, h, pos, x,
                        reinterpret_cast<int*>(x + d), reinterpret_cast<uint8_t*>(x + 2 * d), lane);
   }
@@ -908,11 +933,11 @@ __global__ void __launch_bounds__(32 * NW, (attention_min_blocks<NW, GM, NCH>())
         const AttnSeg ks = ring_segment(a.layer.k_win + head_off, 2 * size_t(d), a.kv.ring_slots);
         const AttnSeg vs = ring_segment(a.layer.v_win + head_off, 2 * size_t(d), a.kv.ring_slots);
         const AttnStage none{nullptr, nullptr, 0, 0, 0, 0};
-        attend_warp<KvType::F16, KvType::F16, false, false, true, LPK, NCH, GM>(ks, vs, begin, end, d8, none, ck, cv, wsh_w, q,
-                                                                          w);
+        attend_warp<KvType::F16, KvType::F16, false, false, true, LPK, NCH, GM, VE>(ks, vs, begin, end, d8, none, ck,
+                                                                                     cv, wsh_w, q, w);
       } else {
-        attend_warp<KT, VT, kv_is_turbo(KT), kv_is_turbo(VT), false, LPK, NCH, GM>(ks_main, vs_main, begin, end, d8, st_main,
-                                                                            ck, cv, wsh_w, q, w);
+        attend_warp<KT, VT, kv_is_turbo(KT), kv_is_turbo(VT), false, LPK, NCH, GM, VE>(
+            ks_main, vs_main, begin, end, d8, st_main, ck, cv, wsh_w, q, w);
       }
     }
     __syncthreads();
@@ -1016,17 +1041,26 @@ __global__ void __launch_bounds__(32 * NW, (attention_min_blocks<NW, GM, NCH>())
   }
 }
 
-template <KvType KT, KvType VT, int LPK, int NCH, int GM, int NW = kAttnWarps>
+template <KvType KT, KvType VT, int LPK, int NCH, int GM, int NW = kAttnWarps, bool VE = false>
 void launch_attention_cfg(const AttentionArgs& a, dim3 grid, size_t smem, cudaStream_t stream) {
   if (smem > 48 * 1024) {  // large head_dim with turbo staging, wide blocks: raise the limit once per size
     static size_t raised = 0;
     if (smem > raised) {
-      KVANT_CUDA_CHECK(cudaFuncSetAttribute(attention_kernel<KT, VT, LPK, NCH, GM, NW>,
+      KVANT_CUDA_CHECK(cudaFuncSetAttribute(attention_kernel<KT, VT, LPK, NCH, GM, NW, VE>,
                                             cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
       raised = smem;
     }
   }
-  launch_kernel(attention_kernel<KT, VT, LPK, NCH, GM, NW>, grid, 32 * NW, smem, stream, a);
+  launch_kernel(attention_kernel<KT, VT, LPK, NCH, GM, NW, VE>, grid, 32 * NW, smem, stream, a);
+}
+
+// One query head per block (attention_block_heads == 1: f16 K and V).
+template <KvType KT, KvType VT, bool VE>
+void launch_attention_head(const AttentionArgs& a, dim3 grid, size_t smem, cudaStream_t stream) {
+  const int d = a.kv.head_dim;
+  if (d > 128) launch_attention_cfg<KT, VT, 32, 1, 1>(a, grid, smem, stream);  // values early up to d = 128
+  else if (d > 64) launch_attention_cfg<KT, VT, 16, 1, 1, kAttnWarps, VE>(a, grid, smem, stream);
+  else launch_attention_cfg<KT, VT, 8, 1, 1, kAttnWarps, VE>(a, grid, smem, stream);
 }
 
 template <KvType KT, KvType VT>
@@ -1034,9 +1068,8 @@ void launch_attention_kv(const AttentionArgs& a, dim3 grid, size_t smem, cudaStr
   const int d = a.kv.head_dim;
   if constexpr (KT == KvType::F16 && VT == KvType::F16) {
     if (attention_block_heads(a) == 1) {
-      if (d > 128) launch_attention_cfg<KT, VT, 32, 1, 1>(a, grid, smem, stream);
-      else if (d > 64) launch_attention_cfg<KT, VT, 16, 1, 1>(a, grid, smem, stream);
-      else launch_attention_cfg<KT, VT, 8, 1, 1>(a, grid, smem, stream);
+      if (a.values_early) launch_attention_head<KT, VT, true>(a, grid, smem, stream);
+      else launch_attention_head<KT, VT, false>(a, grid, smem, stream);
       return;
     }
   }

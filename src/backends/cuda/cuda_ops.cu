@@ -104,6 +104,7 @@ CudaOps::CudaOps() {
   early_dependents_ = env_switch_on("KVANT_CUDA_EARLY_LAUNCH");
   early_matvec_ = env_switch_on("KVANT_CUDA_EARLY_MATVEC");
   per_head_attention_ = env_switch_on("KVANT_CUDA_ATTN_PER_HEAD");
+  attention_values_early_ = env_switch_on("KVANT_CUDA_ATTN_VALUES_EARLY");
   mma_attention_ = env_switch_on("KVANT_CUDA_ATTN_MMA") && device_is_sm90_or_later();  // bulk copies: sm_90
   attention_early_stage_ = env_switch_on("KVANT_CUDA_ATTN_EARLY_STAGE");
   if (const char* s = std::getenv("KVANT_CUDA_ATTN_LUT"); s != nullptr && *s != 0)

@@ -134,6 +134,7 @@ class CudaOps final : public Ops {
   // (MatvecArgs::launch_dependents); KVANT_CUDA_EARLY_MATVEC=0 turns it off (A/B).
   bool early_matvec_ = true;
   bool per_head_attention_ = true;  // AttentionArgs::per_head_blocks; KVANT_CUDA_ATTN_PER_HEAD=0 (A/B)
+  bool attention_values_early_ = true;  // AttentionArgs::values_early; KVANT_CUDA_ATTN_VALUES_EARLY=0
   bool mma_attention_ = true;       // AttentionArgs::mma; KVANT_CUDA_ATTN_MMA=0 (A/B)
   int attention_lut_copies_ = 0;    // AttentionArgs::lut_copies, 0: 32 in wide blocks, else 16; KVANT_CUDA_ATTN_LUT
   int attention_stages_ = 0;        // AttentionArgs::stages; KVANT_CUDA_ATTN_STAGES=N (2..8, A/B)

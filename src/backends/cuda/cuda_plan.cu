@@ -359,6 +359,7 @@ void CudaOps::emit_attention(const Op& op, bool graph_mode, const RopeKvArgs* to
   a.evict_kv = evict_kv_ && op.n_rows == 1;
   a.launch_dependents = early_dependents_;
   a.per_head_blocks = per_head_attention_;
+  a.values_early = attention_values_early_;
   a.mma = mma_attention_;
   // Wide blocks hold one pair table for 16 warps: 32 replicas (conflict-free lookups); 4-warp blocks 16.
   a.lut_copies = attention_lut_copies_ > 0 ? attention_lut_copies_ : a.warps == kAttnWideWarps ? 32 : 16;

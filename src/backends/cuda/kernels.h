@@ -198,6 +198,9 @@ struct AttentionArgs {
   // Decode with one split per head on an f16 cache/window: one query head per block instead of a GQA
   // group (attention_block_heads); KVANT_CUDA_ATTN_PER_HEAD=0 turns it off (A/B).
   bool per_head_blocks = false;
+  // Such a launch loads a step's values together with its keys instead of after the softmax (attend_warp);
+  // KVANT_CUDA_ATTN_VALUES_EARLY=0 turns it off (A/B).
+  bool values_early = false;
   // The compressed segment of a turbo_kv_4b K and V cache at head_dim 64 or 128 on tensor cores
   // (attention_uses_mma); KVANT_CUDA_ATTN_MMA=0 keeps it on the CUDA-core loop (A/B).
   // Its warps stage each step's K and V with two bulk copies (TMA, sm_90) completing on an mbarrier.

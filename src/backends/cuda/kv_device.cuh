@@ -36,6 +36,17 @@ template <> struct KvBits<KvType::TURBO_3B> { static constexpr int value = 3; };
 template <> struct KvBits<KvType::TURBO_4B> { static constexpr int value = 4; };
 template <> struct KvBits<KvType::TURBO_5B> { static constexpr int value = 5; };
 
+// Eight f16 values, as one 16-byte load holds them, to floats.
+__device__ __forceinline__ void f16x8_to_float(const uint4& raw, float* o) {
+  const __half2* h = reinterpret_cast<const __half2*>(&raw);
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    const float2 f = __half22float2(h[k]);
+    o[2 * k] = f.x;
+    o[2 * k + 1] = f.y;
+  }
+}
+
 // o[0..8) = elements 8*j8 .. 8*j8+7 of the encoded vector at v (f32, f16, q8_0, q4_0).
 template <KvType T>
 __device__ __forceinline__ void kv_decode8(const uint8_t* v, int j8, float* o) {
@@ -44,14 +55,7 @@ __device__ __forceinline__ void kv_decode8(const uint8_t* v, int j8, float* o) {
     const float4 a = p[0], b = p[1];
     o[0] = a.x; o[1] = a.y; o[2] = a.z; o[3] = a.w; o[4] = b.x; o[5] = b.y; o[6] = b.z; o[7] = b.w;
   } else if constexpr (T == KvType::F16) {
-    const uint4 raw = *(reinterpret_cast<const uint4*>(v) + j8);
-    const __half2* h = reinterpret_cast<const __half2*>(&raw);
-#pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      const float2 f = __half22float2(h[k]);
-      o[2 * k] = f.x;
-      o[2 * k + 1] = f.y;
-    }
+    f16x8_to_float(*(reinterpret_cast<const uint4*>(v) + j8), o);
   } else if constexpr (T == KvType::Q8_0) {
     const uint8_t* b = v + (j8 / 4) * 34;
     const float d = half_bits_to_float(load_u16(b));
@@ -127,6 +131,14 @@ __device__ inline float2 rope_cos_sin(float theta, const RopeParams& p, int i) {
 }
 __device__ inline float rope_theta_scale(const RopeParams& p) { return powf(p.freq_base, -2.0f / float(p.rope_dim)); }
 
+// Rotates pair i of x (elements i and i + half for NeoX, else 2i and 2i + 1) by the angle whose {cos, sin} is cs.
+__device__ __forceinline__ void rope_pair(float* x, int i, int half, bool neox, float2 cs) {
+  const int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
+  const float x0 = x[i0], x1 = x[i1];
+  x[i0] = x0 * cs.x - x1 * cs.y;
+  x[i1] = x0 * cs.y + x1 * cs.x;
+}
+
 // Rotates x's pairs by the angles of position pos: from p.table when set (decode, bit-identical), else each
 // lane forms its θ_i, a lane's second pair (i + 32) continuing its own product instead of starting again.
 __device__ inline void rope_shared(float* x, int pos, const RopeParams& p, int lane) {
@@ -144,13 +156,32 @@ __device__ inline void rope_shared(float* x, int pos, const RopeParams& p, int l
       const float2 cs = rope_cos_sin(theta, p, i);
       c = cs.x, s = cs.y;
     }
-    const int i0 = p.neox ? i : 2 * i, i1 = p.neox ? i + half : 2 * i + 1;
-    const float x0 = x[i0], x1 = x[i1];
-    x[i0] = x0 * c - x1 * s;
-    x[i1] = x0 * s + x1 * c;
+    rope_pair(x, i, half, p.neox, make_float2(c, s));
   }
   __syncwarp();
 }
+
+// A lane's {cos, sin} of pairs lane, lane + 32, ... (kPairs of them, 32·kPairs ≥ rope_dim / 2) from a
+// decode step's RoPE table (RopeParams::table set), loaded together with the vectors they rotate so that
+// the rotation does not wait for them; rotate() is rope_shared with these angles, bit for bit.
+template <int kPairs>
+struct RopeLaneAngles {
+  float2 cs[kPairs];
+  __device__ void load(const RopeParams& p, int lane) {
+#pragma unroll
+    for (int k = 0; k < kPairs; ++k) {
+      const int i = lane + 32 * k;
+      cs[k] = i < p.rope_dim / 2 ? p.table[i] : make_float2(1.0f, 0.0f);
+    }
+  }
+  __device__ void rotate(float* x, const RopeParams& p, int lane) const {
+    const int half = p.rope_dim / 2;
+#pragma unroll
+    for (int k = 0; k < kPairs; ++k)
+      if (lane + 32 * k < half) rope_pair(x, lane + 32 * k, half, p.neox, cs[k]);
+    __syncwarp();
+  }
+};
 
 // ---- warp-level encode of one head vector x[d] (shared memory, clobbered) into dst ----
 
