@@ -435,8 +435,7 @@ __device__ __forceinline__ void attend_warp(const AttnSeg& ks, const AttnSeg& vs
     };
     // One query head per block (short contexts, f16 values in place; kVE: AttentionArgs::values_early):
     // the step's value chunks are loaded with its keys, not after the softmax — one L2 round trip less on
-    // the chain such a launch is.
-    // Up to d = 128 (LPK ≤ 16): 4·LPK registers.
+    // the chain such a launch is. Up to d = 128 (LPK ≤ 16): they take 4·LPK registers.
     constexpr bool kValuesEarly = kVE && !kSV && VD == KvType::F16 && GM == 1 && LPK <= 16;
     uint4 v_early[kValuesEarly ? LPK : 1][NCH];
     if constexpr (kValuesEarly) {
