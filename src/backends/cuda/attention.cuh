@@ -848,6 +848,10 @@ __global__ void __launch_bounds__(32 * NW, (attention_min_blocks<NW, GM, NCH>())
   // A decode step's RoPE angles (the table the embed kernel wrote) load with the query, not after it.
   const bool rope_table = a.token.on && a.token.rope.table != nullptr;
   RopeLaneAngles<(kPer + 1) / 2> angles;  // rope_dim / 2 ≤ d / 2 ≤ 16·kPer pairs
+  auto rope = [&](float* x) {
+    if (rope_table) angles.rotate(x, a.token.rope, lane);
+    else rope_shared(x, pos, a.token.rope, lane);
+  };
   {
     constexpr int kHeads = (GM + NW - 1) / NW;
     float qv[kHeads][kPer], tv[kPer];
@@ -882,10 +886,7 @@ __global__ void __launch_bounds__(32 * NW, (attention_min_blocks<NW, GM, NCH>())
   }
   for (int g = q_warp; g < G; g += NW) {
     float* qg = q_sh + g * d;
-    if (a.token.on && a.token.rope_q) {
-      if (rope_table) angles.rotate(qg, a.token.rope, lane);
-      else rope_shared(qg, pos, a.token.rope, lane);
-    }
+    if (a.token.on && a.token.rope_q) rope(qg);
     for (int i = lane; i < d; i += 32) qg[i] *= scale;
     __syncwarp();
     if (!in_window && a.kv.rotate_k) rotate_shared(qg, d, a.tables.signs, false, lane, 32, WarpSync{});
@@ -896,10 +897,7 @@ __global__ void __launch_bounds__(32 * NW, (attention_min_blocks<NW, GM, NCH>())
   if (writes_token) {
     const bool is_k = warp == 0;
     float* const x = token_x;
-    if (is_k && a.token.rope_k) {
-      if (rope_table) angles.rotate(x, a.token.rope, lane);
-      else rope_shared(x, pos, a.token.rope, lane);
-    }
+    if (is_k && a.token.rope_k) rope(x);
     store_token_vector(a.kv, a.layer, a.tables, false, a.token.stage, is_k, h, pos, x,
                        reinterpret_cast<int*>(x + d), reinterpret_cast<uint8_t*>(x + 2 * d), lane);
   }
